@@ -1,0 +1,36 @@
+/**
+ * corral: Go-style lifecycles for Node.js tasks. Contexts, groups that own their tasks, a live
+ * task registry, sync primitives and timers that never leave a timer or listener behind.
+ * @module
+ */
+export {
+  afterFunc,
+  background,
+  createKey,
+  fromSignal,
+  withCancel,
+  withDeadline,
+  withTimeout,
+  withValue,
+  withoutCancel,
+  type CancelableContext,
+  type CancelFunc,
+  type Context,
+  type ContextError,
+  type ContextKey,
+} from './context.js';
+export {
+  CanceledError,
+  DeadlineExceededError,
+  GroupClosedError,
+  InvalidStateError,
+  StopTimeoutError,
+  isCancellation,
+  isTimeout,
+  type StuckTask,
+} from './errors.js';
+export { configure, type CorralConfig, type SpawnSiteLevel } from './config.js';
+export { Group, type GroupOptions } from './group.js';
+export { Task, type GoOptions } from './task.js';
+export { go, currentTask, enableAmbientTracking, rootGroup } from './go.js';
+export { dumpTasks, liveCounts, snapshot, type EntryInfo, type Labels, type Snapshot, type TaskState } from './registry.js';

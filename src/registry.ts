@@ -1,0 +1,288 @@
+/**
+ * The registry: the runtime's view of every live task and group, like the goroutine list that
+ * pprof reads. Entries sit in an intrusive doubly linked list (O(1) to add and remove, nothing
+ * allocated per entry beyond the entry itself). The registry holds entries strongly and nothing
+ * else: never a task's promise, never what it awaits, never a closure over a task's internals, so
+ * a task whose pending promise becomes unreachable can still be collected and detected.
+ * @module
+ */
+import { config } from './config.js';
+
+/** Labels attached to a task or group: shown in dumps, so never put patient data in them. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** The state of a task: 'queued' and 'running', 'waiting: WHAT' while blocked in a corral primitive, then final. */
+export type TaskState = 'running' | `waiting: ${string}` | 'succeeded' | 'failed' | 'canceled';
+
+// Milliseconds are stored relative to this origin so they stay small integers (no heap number).
+const ORIGIN = Date.now();
+/** @internal */
+export function now(): number {
+  return Date.now() - ORIGIN;
+}
+
+/** A captured spawn site: the object V8 fills on `captureStackTrace`, formatted only when read. */
+interface SiteHolder {
+  stack?: string;
+}
+
+let nextId = 1;
+let spawnCount = 0;
+
+/**
+ * An entry in the registry: a task or a group. Subclasses own the behaviour; this holds the
+ * bookkeeping. Fields are read by dumps and written by the owner only.
+ * @internal
+ */
+export abstract class Entry {
+  /** Process-unique id, increasing with creation. */
+  readonly id: number;
+  _name: string;
+  _labels: Labels | undefined;
+  _state: string;
+  /** When the entry entered `_state` (ms since ORIGIN). */
+  _since: number;
+  _startedAt: number;
+  _site: SiteHolder | undefined = undefined;
+  /** The entry this one belongs to: a task's group, a group's parent task. */
+  _owner: Entry | undefined;
+  _rprev: Entry | null = null;
+  _rnext: Entry | null = null;
+  _live = false;
+
+  constructor(name: string, labels: Labels | undefined, owner: Entry | undefined, state: string) {
+    this.id = nextId++;
+    this._name = name;
+    this._labels = labels;
+    this._owner = owner;
+    this._state = state;
+    this._startedAt = this._since = now();
+  }
+
+  abstract get kind(): 'task' | 'group';
+}
+
+/** Captures the caller's spawn site according to the configured level. `from` is the public API function to hide. @internal */
+export function captureSite(entry: Entry, from: Function): void {
+  const level = config.spawnSites;
+  if (level === 'off') return;
+  if (level === 'sampled' && ++spawnCount % config.sampleEvery !== 0) return;
+  const holder: SiteHolder = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = config.stackDepth;
+  Error.captureStackTrace(holder, from);
+  Error.stackTraceLimit = limit;
+  entry._site = holder;
+}
+
+/** The formatted spawn site of an entry ("at fn (file:line:col)" lines), or undefined. @internal */
+export function formatSite(entry: Entry): string | undefined {
+  const holder = entry._site;
+  if (holder === undefined) return undefined;
+  const stack = holder.stack;
+  if (stack === undefined) return undefined;
+  // The first line is the "Error" header V8 writes for a plain object.
+  const nl = stack.indexOf('\n');
+  const frames = nl < 0 ? '' : stack.slice(nl + 1);
+  return frames
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join('\n');
+}
+
+// --- the live list ------------------------------------------------------------------------------
+
+let head: Entry | null = null;
+let liveTasks = 0;
+let liveGroups = 0;
+
+/** @internal */
+export function register(e: Entry): void {
+  if (e._live) return;
+  e._live = true;
+  e._rnext = head;
+  if (head !== null) head._rprev = e;
+  head = e;
+  if (e.kind === 'task') liveTasks++;
+  else liveGroups++;
+}
+
+/** @internal */
+export function unregister(e: Entry): void {
+  if (!e._live) return;
+  e._live = false;
+  const p = e._rprev;
+  const n = e._rnext;
+  if (p === null) head = n;
+  else p._rnext = n;
+  if (n !== null) n._rprev = p;
+  e._rprev = e._rnext = null;
+  if (e.kind === 'task') liveTasks--;
+  else liveGroups--;
+}
+
+/** Visits every live entry, newest first. @internal */
+export function forEachEntry(fn: (e: Entry) => void): void {
+  for (let e = head; e !== null; e = e._rnext) fn(e);
+}
+
+/** How many tasks and groups are live right now. O(1). */
+export function liveCounts(): { tasks: number; groups: number } {
+  return { tasks: liveTasks, groups: liveGroups };
+}
+
+// --- what a blocked task waits on ---------------------------------------------------------------
+
+const stateNames = new Map<string, string>();
+/** Interns "waiting: WHAT" so a state change allocates no string. @internal */
+export function waitingState(what: string): string {
+  let s = stateNames.get(what);
+  if (s === undefined) {
+    s = `waiting: ${what}`;
+    stateNames.set(what, s);
+  }
+  return s;
+}
+
+/**
+ * Marks `entry` as blocked on `what` and returns the state to restore afterwards. Nested waits
+ * restore in reverse order, so Promise.all over two sleeps shows the outer state again after.
+ * @internal
+ */
+export function enterWait(entry: Entry | undefined, what: string): string | undefined {
+  if (entry === undefined) return undefined;
+  const prev = entry._state;
+  entry._state = waitingState(what);
+  entry._since = now();
+  return prev;
+}
+
+/** @internal */
+export function leaveWait(entry: Entry | undefined, prev: string | undefined): void {
+  if (entry === undefined || prev === undefined) return;
+  // Only restore if nothing else changed the state meanwhile (the task may have finished).
+  if (entry._state.startsWith('waiting: ')) {
+    entry._state = prev;
+    entry._since = now();
+  }
+}
+
+// --- snapshots ----------------------------------------------------------------------------------
+
+/** One task or group as plain data. Never holds arguments or results. */
+export interface EntryInfo {
+  id: number;
+  kind: 'task' | 'group';
+  name: string;
+  labels: Record<string, string>;
+  state: string;
+  /** Epoch milliseconds when the entry entered its current state. */
+  since: number;
+  /** Epoch milliseconds when the entry was created. */
+  startedAt: number;
+  /** The id of the owning entry: a task's group, a group's parent task. */
+  parentId: number | undefined;
+  /** The spawn site as "at ..." lines, or undefined when not captured. */
+  spawnSite: string | undefined;
+}
+
+/** What {@link snapshot} returns. */
+export interface Snapshot {
+  /** Epoch milliseconds when the snapshot was taken. */
+  takenAt: number;
+  tasks: EntryInfo[];
+  groups: EntryInfo[];
+}
+
+/** @internal */
+export function entryInfo(e: Entry): EntryInfo {
+  return {
+    id: e.id,
+    kind: e.kind,
+    name: e._name,
+    labels: e._labels === undefined ? {} : { ...e._labels },
+    state: e._state,
+    since: e._since + ORIGIN,
+    startedAt: e._startedAt + ORIGIN,
+    parentId: e._owner?.id,
+    spawnSite: formatSite(e),
+  };
+}
+
+/**
+ * snapshot returns every live task and group as plain data (oldest first): names, labels,
+ * states, timestamps and spawn sites, never task arguments or results.
+ *
+ * @example
+ * ```ts
+ * const { tasks } = snapshot();
+ * const stuck = tasks.filter((t) => t.state.startsWith('waiting') && Date.now() - t.since > 60_000);
+ * ```
+ */
+export function snapshot(): Snapshot {
+  const tasks: EntryInfo[] = [];
+  const groups: EntryInfo[] = [];
+  for (let e = head; e !== null; e = e._rnext) (e.kind === 'task' ? tasks : groups).push(entryInfo(e));
+  tasks.reverse();
+  groups.reverse();
+  return { takenAt: Date.now(), tasks, groups };
+}
+
+/** Formats a duration like Go's dumps: "850ms", "12s", "5m12s", "3h4m". @internal */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${m % 60}m`;
+  return `${Math.floor(h / 24)}d${h % 24}h`;
+}
+
+/**
+ * dumpTasks returns a readable dump of the live tasks grouped by spawn site, state and name, the
+ * largest group first, each with its count and oldest age, like pprof's goroutine profile:
+ *
+ * ```text
+ * corral: 3 tasks in 1 group
+ *
+ * 2 tasks "his-sync" [waiting: sleep, oldest 5m12s]
+ *     at syncLoop (file:///srv/app/sync.js:12:5)
+ * ```
+ */
+export function dumpTasks(): string {
+  const at = now();
+  interface Bucket {
+    name: string;
+    state: string;
+    site: string | undefined;
+    count: number;
+    oldest: number;
+  }
+  const buckets = new Map<string, Bucket>();
+  let tasks = 0;
+  for (let e = head; e !== null; e = e._rnext) {
+    if (e.kind !== 'task') continue;
+    tasks++;
+    const site = formatSite(e);
+    const key = `${e._name}\u0000${e._state}\u0000${site ?? ''}`;
+    let b = buckets.get(key);
+    if (b === undefined) {
+      b = { name: e._name, state: e._state, site, count: 0, oldest: at };
+      buckets.set(key, b);
+    }
+    b.count++;
+    if (e._since < b.oldest) b.oldest = e._since;
+  }
+  const sorted = [...buckets.values()].sort((a, b) => b.count - a.count || a.oldest - b.oldest);
+  const lines = [`corral: ${tasks} task${tasks === 1 ? '' : 's'} in ${liveGroups} group${liveGroups === 1 ? '' : 's'}`];
+  for (const b of sorted) {
+    lines.push('');
+    lines.push(`${b.count} task${b.count === 1 ? '' : 's'} "${b.name}" [${b.state}, oldest ${formatAge(at - b.oldest)}]`);
+    if (b.site === undefined) lines.push('    (spawn site not captured; configure({ spawnSites: "always" }))');
+    else for (const f of b.site.split('\n')) lines.push(`    ${f}`);
+  }
+  return lines.join('\n') + '\n';
+}
