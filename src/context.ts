@@ -162,6 +162,27 @@ class BackgroundCtx implements Context {
 const BACKGROUND = new BackgroundCtx();
 
 /**
+ * The rarely used parts of a cancellable context, allocated on first need so the common case (a
+ * task's context: created, maybe cancelled, detached) stays small.
+ */
+class Extras {
+  ctrl: AbortController | undefined = undefined;
+  doneP: Promise<void> | undefined = undefined;
+  resolveDone: (() => void) | undefined = undefined;
+  /** Own deadline (epoch ms), set only when earlier than the parent's. */
+  deadline: number | undefined = undefined;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  timeoutCause: unknown = undefined;
+  /** fromSignal's source signal. */
+  src: AbortSignal | undefined = undefined;
+  /** The abort listener on a foreign parent's signal, or on `src`, while one is installed. */
+  listener: (() => void) | undefined = undefined;
+  listenTo: AbortSignal | undefined = undefined;
+  /** A bridge made for a waiter under a foreign parent: it leaves when its last waiter does. */
+  bridge = false;
+}
+
+/**
  * A context that can be cancelled: by its cancel function, by its deadline, by its parent, or (for
  * {@link fromSignal}) by a source signal.
  * @internal
@@ -170,22 +191,11 @@ export class CancelCtx extends Link implements Context {
   _parent: Context;
   _err: ContextError | undefined = undefined;
   _cause: unknown = undefined;
-  _ctrl: AbortController | undefined = undefined;
-  _doneP: Promise<void> | undefined = undefined;
-  _resolveDone: (() => void) | undefined = undefined;
+  /** First child or waiter; see {@link Link}. */
   _head: Link | null = null;
-  _deadline: number | undefined = undefined;
-  _timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  _timeoutCause: unknown = undefined;
   /** The task this is the context of, if any (typed loosely to keep this module free of task.ts). */
   _task: object | null = null;
-  /** fromSignal's source signal. */
-  _src: AbortSignal | undefined = undefined;
-  /** The abort listener on a foreign parent's signal, or on `_src`, while one is installed. */
-  _listener: (() => void) | undefined = undefined;
-  _listenTo: AbortSignal | undefined = undefined;
-  /** A bridge made for a waiter under a foreign parent: it leaves when its last waiter does. */
-  _bridge = false;
+  _x: Extras | undefined = undefined;
 
   constructor(parent: Context) {
     super();
@@ -193,32 +203,34 @@ export class CancelCtx extends Link implements Context {
   }
 
   get signal(): AbortSignal {
-    if (this._src !== undefined) return this._src;
-    let ctrl = this._ctrl;
+    const x = (this._x ??= new Extras());
+    if (x.src !== undefined) return x.src;
+    let ctrl = x.ctrl;
     if (ctrl === undefined) {
-      ctrl = this._ctrl = new AbortController();
+      ctrl = x.ctrl = new AbortController();
       if (this._err !== undefined) ctrl.abort(this._err);
     }
     return ctrl.signal;
   }
 
   get done(): Promise<void> {
-    if (this._doneP === undefined) {
+    const x = (this._x ??= new Extras());
+    if (x.doneP === undefined) {
       if (this.err !== undefined) {
-        this._doneP = Promise.resolve();
+        x.doneP = Promise.resolve();
       } else {
-        this._doneP = new Promise<void>((resolve) => {
-          this._resolveDone = resolve;
+        x.doneP = new Promise<void>((resolve) => {
+          x.resolveDone = resolve;
         });
-        if (this._src !== undefined) this._listenSource();
+        if (x.src !== undefined) this._listenSource();
       }
     }
-    return this._doneP;
+    return x.doneP;
   }
 
   get err(): ContextError | undefined {
     // A fromSignal context may have been aborted before our listener (if any) ran.
-    if (this._err === undefined && this._src !== undefined && this._src.aborted) this._abortedBySource();
+    if (this._err === undefined && this._x !== undefined && this._x.src?.aborted === true) this._abortedBySource();
     return this._err;
   }
 
@@ -227,7 +239,8 @@ export class CancelCtx extends Link implements Context {
   }
 
   get deadline(): number | undefined {
-    return this._deadline;
+    const own = this._x?.deadline;
+    return own !== undefined ? own : this._parent.deadline;
   }
 
   value(key: unknown): any {
@@ -252,21 +265,25 @@ export class CancelCtx extends Link implements Context {
     if (this._err !== undefined) return;
     this._err = err;
     this._cause = cause;
-    if (this._timer !== undefined) {
-      clearTimeout(this._timer);
-      this._timer = undefined;
+    const x = this._x;
+    if (x !== undefined && x.timer !== undefined) {
+      clearTimeout(x.timer);
+      x.timer = undefined;
     }
     for (let c = this._head; c !== null; c = c._next) c._mark(err, cause);
   }
 
   _fire(): void {
-    if (this._listener !== undefined) this._removeListener();
-    // Own notifications first, then the subtree: like a DOM signal before its dependents.
-    if (this._ctrl !== undefined && !this._ctrl.signal.aborted) this._ctrl.abort(this._err);
-    if (this._resolveDone !== undefined) {
-      const resolve = this._resolveDone;
-      this._resolveDone = undefined;
-      resolve();
+    const x = this._x;
+    if (x !== undefined) {
+      if (x.listener !== undefined) this._removeListener();
+      // Own notifications first, then the subtree: like a DOM signal before its dependents.
+      if (x.ctrl !== undefined && !x.ctrl.signal.aborted) x.ctrl.abort(this._err);
+      const resolve = x.resolveDone;
+      if (resolve !== undefined) {
+        x.resolveDone = undefined;
+        resolve();
+      }
     }
     let c = this._head;
     this._head = null;
@@ -282,50 +299,53 @@ export class CancelCtx extends Link implements Context {
   /** Leaves the parent's list (or stops listening to a foreign parent). */
   _detach(): void {
     if (this._owner !== null) unlink(this);
-    else if (this._listener !== undefined) this._removeListener();
+    else if (this._x?.listener !== undefined) this._removeListener();
   }
 
   _firstChildCame(): void {
-    if (this._src !== undefined) this._listenSource();
+    if (this._x?.src !== undefined) this._listenSource();
   }
 
   _lastChildGone(): void {
-    if (this._bridge) {
+    const x = this._x;
+    if (x === undefined) return;
+    if (x.bridge) {
       this._detach();
       return;
     }
     // A fromSignal context listens to its source only while something depends on it, so a
     // long-lived signal wrapped per request does not collect one listener per request.
-    if (this._src !== undefined && this._resolveDone === undefined && this._listener !== undefined) {
-      this._removeListener();
-    }
+    if (x.src !== undefined && x.resolveDone === undefined && x.listener !== undefined) this._removeListener();
   }
 
   _listenSource(): void {
-    if (this._listener !== undefined || this._err !== undefined) return;
-    const src = this._src as AbortSignal;
+    const x = this._x as Extras;
+    if (x.listener !== undefined || this._err !== undefined) return;
+    const src = x.src as AbortSignal;
     const listener = (): void => this._abortedBySource();
-    this._listener = listener;
-    this._listenTo = src;
+    x.listener = listener;
+    x.listenTo = src;
     src.addEventListener('abort', listener, { once: true });
   }
 
   _removeListener(): void {
-    (this._listenTo as AbortSignal).removeEventListener('abort', this._listener as () => void);
-    this._listener = undefined;
-    this._listenTo = undefined;
+    const x = this._x as Extras;
+    (x.listenTo as AbortSignal).removeEventListener('abort', x.listener as () => void);
+    x.listener = undefined;
+    x.listenTo = undefined;
   }
 
   _abortedBySource(): void {
     if (this._err !== undefined) return;
-    const reason: unknown = (this._src as AbortSignal).reason;
+    const reason: unknown = (this._x?.src as AbortSignal).reason;
     const err = isTimeoutReason(reason) ? quietDeadline(reason) : quietCanceled(reason);
     this._cancel(err, reason ?? err);
   }
 
   _arm(deadline: number, timeoutCause: unknown): void {
-    this._deadline = deadline;
-    this._timeoutCause = timeoutCause;
+    const x = (this._x ??= new Extras());
+    x.deadline = deadline;
+    x.timeoutCause = timeoutCause;
     const delay = deadline - Date.now();
     if (delay <= 0) {
       const err = quietDeadline(timeoutCause);
@@ -333,17 +353,16 @@ export class CancelCtx extends Link implements Context {
       return;
     }
     const timer = setTimeout(() => {
-      this._timer = undefined;
+      x.timer = undefined;
       if (Date.now() >= deadline) {
-        const cause = this._timeoutCause;
-        const err = quietDeadline(cause);
-        this._cancel(err, cause ?? err);
+        const err = quietDeadline(timeoutCause);
+        this._cancel(err, timeoutCause ?? err);
       } else {
-        this._arm(deadline, this._timeoutCause);
+        this._arm(deadline, timeoutCause);
       }
     }, Math.min(delay, MAX_TIMER));
     timer.unref();
-    this._timer = timer;
+    x.timer = timer;
   }
 
   override toString(): string {
@@ -479,18 +498,20 @@ export function attach(child: Link, parent: Context): void {
     const foreign = p;
     const signal = foreign.signal;
     const listener = (): void => {
-      child._listener = undefined;
-      child._listenTo = undefined;
+      const x = child._x as Extras;
+      x.listener = undefined;
+      x.listenTo = undefined;
       const e = foreign.err ?? quietCanceled(signal.reason);
       child._cancel(e, foreign.err === undefined ? (signal.reason ?? e) : foreign.cause);
     };
-    child._listener = listener;
-    child._listenTo = signal;
+    const x = (child._x ??= new Extras());
+    x.listener = listener;
+    x.listenTo = signal;
     signal.addEventListener('abort', listener, { once: true });
   } else {
     // Waiters under a foreign parent get a context of their own to hang off.
     const bridge = new CancelCtx(parent);
-    bridge._bridge = true;
+    (bridge._x = new Extras()).bridge = true;
     attach(bridge, parent);
     linkInto(bridge, child);
   }
@@ -543,8 +564,6 @@ export function background(): Context {
 /** Creates a cancellable child of `parent`, cancelled when the parent is. @internal */
 export function newCancelCtx(parent: Context): CancelCtx {
   const c = new CancelCtx(parent);
-  const pd = parent.deadline;
-  if (pd !== undefined) c._deadline = pd;
   attach(c, parent);
   return c;
 }
@@ -595,7 +614,8 @@ export function withDeadline(parent: Context, when: Date | number, cause?: unkno
     throw new RangeError(`withDeadline: when must be a valid Date or finite epoch milliseconds (got ${describe(when)})`);
   }
   const c = newCancelCtx(parent);
-  if (c._err === undefined && (c._deadline === undefined || at < c._deadline)) c._arm(at, cause);
+  const inherited = parent.deadline;
+  if (c._err === undefined && (inherited === undefined || at < inherited)) c._arm(at, cause);
   return { ctx: c, cancel: cancelFuncOf(c) };
 }
 
@@ -655,7 +675,7 @@ export function fromSignal(signal: AbortSignal): Context {
     throw new TypeError(`fromSignal: expected an AbortSignal (got ${describe(signal)})`);
   }
   const c = new CancelCtx(BACKGROUND);
-  c._src = signal;
+  (c._x = new Extras()).src = signal;
   if (signal.aborted) c._abortedBySource();
   return c;
 }
@@ -742,5 +762,5 @@ export function inspectContext(ctx: Context): { children: number; timer: boolean
   if (!(c instanceof CancelCtx)) return undefined;
   let n = 0;
   for (let l = c._head; l !== null; l = l._next) n++;
-  return { children: n, timer: c._timer !== undefined, listener: c._listener !== undefined };
+  return { children: n, timer: c._x?.timer !== undefined, listener: c._x?.listener !== undefined };
 }

@@ -56,7 +56,7 @@ export function currentTask(): Task<unknown> | undefined {
 export function go<T>(fn: (ctx: Context) => T | PromiseLike<T>, options?: GoOptions): Task<Awaited<T>> {
   enableAmbient();
   const current = storage?.getStore() as Task<unknown> | undefined;
-  const group = current?._group ?? rootGroup();
+  const group = (current?._owner as Group | undefined) ?? rootGroup();
   return group._spawn(fn, options, go, false) as Task<Awaited<T>>;
 }
 

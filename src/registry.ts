@@ -48,7 +48,8 @@ export abstract class Entry {
   _owner: Entry | undefined;
   _rprev: Entry | null = null;
   _rnext: Entry | null = null;
-  _live = false;
+  /** Bit flags; bit 0 (LIVE) is the registry's, the rest belong to the subclass. */
+  _flags = 0;
 
   constructor(name: string, labels: Labels | undefined, owner: Entry | undefined, state: string) {
     this.id = nextId++;
@@ -63,7 +64,7 @@ export abstract class Entry {
 }
 
 /** Captures the caller's spawn site according to the configured level. `from` is the public API function to hide. @internal */
-export function captureSite(entry: Entry, from: Function): void {
+export function captureSite(entry: Entry, from: (...args: any[]) => unknown): void {
   const level = config.spawnSites;
   if (level === 'off') return;
   if (level === 'sampled' && ++spawnCount % config.sampleEvery !== 0) return;
@@ -93,14 +94,15 @@ export function formatSite(entry: Entry): string | undefined {
 
 // --- the live list ------------------------------------------------------------------------------
 
+const LIVE = 1;
 let head: Entry | null = null;
 let liveTasks = 0;
 let liveGroups = 0;
 
 /** @internal */
 export function register(e: Entry): void {
-  if (e._live) return;
-  e._live = true;
+  if ((e._flags & LIVE) !== 0) return;
+  e._flags |= LIVE;
   e._rnext = head;
   if (head !== null) head._rprev = e;
   head = e;
@@ -110,8 +112,8 @@ export function register(e: Entry): void {
 
 /** @internal */
 export function unregister(e: Entry): void {
-  if (!e._live) return;
-  e._live = false;
+  if ((e._flags & LIVE) === 0) return;
+  e._flags &= ~LIVE;
   const p = e._rprev;
   const n = e._rnext;
   if (p === null) head = n;

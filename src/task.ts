@@ -20,10 +20,11 @@ const PENDING = 0;
 const FULFILLED = 1;
 const REJECTED = 2;
 
-/** @internal */ export const F_SELF_CANCELED = 1;
-/** @internal */ export const F_QUEUED = 2;
-/** @internal */ export const F_RUNNING = 4;
-/** Someone asked for the task's result. @internal */ export const F_OBSERVED = 8;
+// Bit 0 of `_flags` is the registry's.
+/** @internal */ export const F_SELF_CANCELED = 2;
+/** @internal */ export const F_QUEUED = 4;
+/** @internal */ export const F_RUNNING = 8;
+/** Someone asked for the task's result. @internal */ export const F_OBSERVED = 16;
 
 /** The cause a task's own context gets when the task returns: its descendants are done with it. */
 const TASK_FINISHED = quietCanceled(undefined);
@@ -46,23 +47,18 @@ TASK_FINISHED.message = 'task finished';
  * ```
  */
 export class Task<T = unknown> extends Entry implements PromiseLike<T> {
-  /** @internal */ _group: Group;
   /** @internal */ _ctx: CancelCtx;
   /** @internal */ _outcome: 0 | 1 | 2 = PENDING;
   /** The result, the error, or (while queued) the function to run. @internal */
   _value: unknown;
   /** @internal */ _settle: { p: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } | undefined =
     undefined;
-  /** @internal */ _flags = 0;
 
   /** @internal */
   constructor(group: Group, groupCtx: Context, name: string, labels: Labels | undefined, state: string) {
     super(name, labels, group, state);
-    this._group = group;
     const ctx = new CancelCtx(groupCtx);
     ctx._task = this;
-    const d = groupCtx.deadline;
-    if (d !== undefined) ctx._deadline = d;
     this._ctx = ctx;
     attach(ctx, groupCtx);
   }
@@ -84,7 +80,7 @@ export class Task<T = unknown> extends Entry implements PromiseLike<T> {
   }
   /** The group that owns the task. */
   get parent(): Group {
-    return this._group;
+    return this._owner as Group;
   }
   /** The task's own context, the one its function receives. */
   get ctx(): Context {
@@ -164,7 +160,7 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
     if (ok) s.resolve(value);
     else s.reject(value);
   }
-  t._group._taskDone(t, ok, value);
+  (t._owner as Group)._taskDone(t, ok, value);
 }
 
 /** Whether a task's failure is its own cancellation rather than a failure its group must see. @internal */
