@@ -222,8 +222,19 @@ export class Group extends Entry {
     return this._spawn(fn, options, this.tryGo, true) as Task<Awaited<T>> | undefined;
   }
 
-  /** @internal */
-  _spawn(fn: (ctx: Context) => unknown, options: GoOptions | undefined, from: (...args: any[]) => unknown, onlyIfFree: boolean): Task<any> | undefined {
+  /**
+   * The one spawn path. `parentCtx`, when given, is the context the task's own context derives
+   * from instead of the group's (for helpers like every() that run under a caller's context); the
+   * group still owns, counts and waits for the task.
+   * @internal
+   */
+  _spawn(
+    fn: (ctx: Context) => unknown,
+    options: GoOptions | undefined,
+    from: (...args: any[]) => unknown,
+    onlyIfFree: boolean,
+    parentCtx?: Context,
+  ): Task<any> | undefined {
     if (this._closed) throw new GroupClosedError(`group "${this._name}" is disposed and accepts no tasks`);
     if (typeof fn !== 'function') throw new TypeError(`go: fn must be a function (got ${typeof fn})`);
     const free = this._running < this._limit && this._qHead === this._queue.length;
@@ -236,7 +247,7 @@ export class Group extends Entry {
       this._roundHasErr = false;
       this._roundErr = undefined;
     }
-    const t = new Task<any>(this, this._ctx, options?.name ?? (fn.name || 'task'), options?.labels, free ? RUNNING : SLOT);
+    const t = new Task<any>(this, parentCtx ?? this._ctx, options?.name ?? (fn.name || 'task'), options?.labels, free ? RUNNING : SLOT);
     captureSite(t, from);
     register(t);
     if (this._pending++ === 0) register(this);
