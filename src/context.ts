@@ -244,7 +244,7 @@ export class CancelCtx extends Link implements Context {
   }
 
   value(key: unknown): any {
-    return lookup(this._parent, key);
+    return lookup(this, key);
   }
 
   throwIfDone(): void {

@@ -1,0 +1,148 @@
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { background, configure } from '../src/index.js';
+import { Group } from '../src/group.js';
+import { config } from '../src/config.js';
+import { dumpTasks, formatAge, liveCounts, snapshot } from '../src/registry.js';
+import { collectGarbage } from './helpers/gc.js';
+
+const saved = { ...config };
+afterEach(() => configure(saved));
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+describe('snapshot', () => {
+  test('records id, name, labels, parent, state, timestamps and spawn site as plain data', async () => {
+    configure({ spawnSites: 'always' });
+    const g = new Group(background(), { name: 'epro-intake' });
+    const hold = gate();
+    const before = Date.now();
+    const t = g.go(() => hold.promise, { name: 'score', labels: { form: 'PHQ-9' } });
+    const snap = snapshot();
+    const info = snap.tasks.find((x) => x.id === t.id);
+    assert.ok(info);
+    assert.equal(info.kind, 'task');
+    assert.equal(info.name, 'score');
+    assert.deepEqual(info.labels, { form: 'PHQ-9' });
+    assert.equal(info.state, 'running');
+    assert.equal(info.parentId, g.id);
+    assert.ok(info.startedAt >= before - 1 && info.startedAt <= Date.now() + 1);
+    assert.ok(info.since >= info.startedAt);
+    assert.match(info.spawnSite ?? '', /registry\.test\.ts:\d+:\d+/);
+    // Only the user's frame and below: corral's own go() is hidden.
+    assert.doesNotMatch((info.spawnSite ?? '').split('\n')[0] ?? '', /src\/group/);
+    assert.ok(snap.groups.some((x) => x.id === g.id && x.name === 'epro-intake'));
+    assert.equal(JSON.parse(JSON.stringify(snap)).tasks.length, snap.tasks.length, 'plain data');
+    hold.open();
+    await g.wait();
+    assert.ok(!snapshot().tasks.some((x) => x.id === t.id), 'a finished task leaves the registry');
+    assert.ok(!snapshot().groups.some((x) => x.id === g.id), 'an idle group leaves the registry');
+  });
+
+  test('never holds task arguments or results', async () => {
+    const g = new Group(background());
+    const secret = 'patient P-0042 answered 3';
+    const hold = gate();
+    g.go(async () => {
+      await hold.promise;
+      return secret;
+    });
+    const text = JSON.stringify(snapshot()) + dumpTasks();
+    assert.ok(!text.includes(secret));
+    hold.open();
+    await g.wait();
+  });
+
+  test("spawn-site capture 'off' records none and 'sampled' records one spawn in sampleEvery", async () => {
+    const g = new Group(background());
+    const hold = gate();
+    configure({ spawnSites: 'off' });
+    const off = Array.from({ length: 10 }, () => g.go(() => hold.promise, { name: 'off' }));
+    configure({ spawnSites: 'sampled', sampleEvery: 4 });
+    const sampled = Array.from({ length: 40 }, () => g.go(() => hold.promise, { name: 'sampled' }));
+    const byId = new Map(snapshot().tasks.map((t) => [t.id, t]));
+    assert.ok(off.every((t) => byId.get(t.id)?.spawnSite === undefined));
+    const captured = sampled.filter((t) => byId.get(t.id)?.spawnSite !== undefined).length;
+    assert.equal(captured, 10);
+    hold.open();
+    await g.wait();
+  });
+
+  test('a task keeps no strong reference to its pending promise, so an unreachable one can be collected', async () => {
+    const g = new Group(background());
+    let ref: WeakRef<Promise<never>> | undefined;
+    const t = g.go(() => {
+      const p = new Promise<never>(() => {});
+      ref = new WeakRef(p);
+      return p;
+    }, { name: 'stuck-forever' });
+    await collectGarbage();
+    assert.equal(ref?.deref(), undefined, 'the promise was kept alive by corral');
+    assert.ok(snapshot().tasks.some((x) => x.id === t.id), 'the task is still listed');
+    t.cancel(); // it cannot finish; the test leaves it in the registry on purpose
+  });
+});
+
+describe('dumpTasks', () => {
+  test('groups tasks by spawn site, state and name, largest first, with the oldest age', async () => {
+    configure({ spawnSites: 'always' });
+    const g = new Group(background(), { name: 'sync' });
+    const hold = gate();
+    const spawn = (name: string): unknown => g.go(() => hold.promise, { name });
+    for (let i = 0; i < 3; i++) spawn('his-sync');
+    spawn('report');
+    const dump = dumpTasks();
+    const lines = dump.split('\n');
+    const his = lines.findIndex((l) => l.startsWith('3 tasks "his-sync" [running, oldest '));
+    const rep = lines.findIndex((l) => l.startsWith('1 task "report" [running, oldest '));
+    assert.ok(his >= 0, dump);
+    assert.ok(rep > his, 'sorted by count');
+    assert.match(lines[his + 1] ?? '', /registry\.test\.ts/);
+    hold.open();
+    await g.wait();
+  });
+
+  test('formats ages like Go dumps', () => {
+    assert.equal(formatAge(850), '850ms');
+    assert.equal(formatAge(12_000), '12s');
+    assert.equal(formatAge(312_000), '5m12s');
+    assert.equal(formatAge(3 * 3600_000 + 4 * 60_000), '3h4m');
+  });
+
+  test('liveCounts is O(1) bookkeeping that returns to its baseline', async () => {
+    const before = liveCounts();
+    const g = new Group(background());
+    const hold = gate();
+    g.go(() => hold.promise);
+    g.go(() => hold.promise);
+    assert.deepEqual(liveCounts(), { tasks: before.tasks + 2, groups: before.groups + 1 });
+    hold.open();
+    await g.wait();
+    assert.deepEqual(liveCounts(), before);
+  });
+});
+
+describe('configure', () => {
+  test('rejects unknown options and bad values by name', () => {
+    assert.throws(() => configure({ spawnSite: 'off' } as never), /unknown option "spawnSite"/);
+    assert.throws(() => configure({ spawnSites: 'sometimes' as never }), /spawnSites/);
+    assert.throws(() => configure({ sampleEvery: 0 }), /sampleEvery/);
+    assert.throws(() => configure({ stackDepth: 1.5 }), /stackDepth/);
+  });
+
+  test("defaults to 'always' under NODE_ENV=test, 'sampled' otherwise, and CORRAL_SPAWN_SITES wins", () => {
+    const read = (env: Record<string, string>): string =>
+      execFileSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/config.ts').then((m) => process.stdout.write(m.config.spawnSites))"], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        cwd: new URL('..', import.meta.url),
+      }).toString();
+    assert.equal(read({ NODE_ENV: 'test' }), 'always');
+    assert.equal(read({ NODE_ENV: 'production' }), 'sampled');
+    assert.equal(read({ NODE_ENV: 'test', CORRAL_SPAWN_SITES: 'off' }), 'off');
+  });
+});
