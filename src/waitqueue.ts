@@ -1,0 +1,168 @@
+/**
+ * The queue of callers blocked in a sync primitive: a WaitGroup's waiters, a Semaphore's
+ * acquirers. It is FIFO and O(1) to add to, to take the head from and to remove a cancelled
+ * waiter from the middle (an intrusive doubly linked list), so 10,000 cancels cost 10,000 steps,
+ * not 10,000²/2 as splicing an array would.
+ *
+ * While queued, a waiter shows in the registry as 'waiting: WHAT' and hangs off its context
+ * through {@link onDone}: a node in the context's own child list, never an `AbortSignal`
+ * listener. Whichever comes first, the wake or the context's end, takes the waiter out of the
+ * queue and off the context, so a long-lived context keeps nothing from a wait that is over.
+ * @module
+ */
+import { offDone, onDone, type Context, type Link } from './context.js';
+import { CanceledError } from './errors.js';
+import { enterWait, leaveWait, type Entry } from './registry.js';
+import { waiterOf } from './wait.js';
+
+/**
+ * One blocked caller. Invariant: `_queued` is true exactly while the waiter is in a queue's list;
+ * a waiter is settled once, by whoever clears `_queued`.
+ * @internal
+ */
+export class Waiter {
+  _prev: Waiter | null = null;
+  _next: Waiter | null = null;
+  _queued = false;
+  readonly _ctx: Context | undefined;
+  _resolve: () => void = noop;
+  _reject: (err: unknown) => void = noop;
+  /** The task shown as waiting, and the state to give it back. */
+  _entry: Entry | undefined = undefined;
+  _prevState: string | undefined = undefined;
+  /** The node on `_ctx` while queued. */
+  _node: Link | undefined = undefined;
+
+  constructor(ctx: Context | undefined) {
+    this._ctx = ctx;
+  }
+}
+
+function noop(): void {}
+
+/**
+ * A FIFO of {@link Waiter}s. `onCancel(wasHead)` runs after a waiter left because its context
+ * ended, so a primitive whose head blocked the others (a large semaphore request) can wake those
+ * behind it.
+ * @internal
+ */
+export class WaitQueue<W extends Waiter> {
+  _head: W | null = null;
+  _tail: W | null = null;
+  _length = 0;
+  readonly _onCancel: ((wasHead: boolean) => void) | undefined;
+
+  constructor(onCancel?: (wasHead: boolean) => void) {
+    this._onCancel = onCancel;
+  }
+
+  /**
+   * Queues `w` and returns the promise its wake settles. The caller has checked that `w._ctx` is
+   * not done; if it ends meanwhile anyway, the promise rejects with its error.
+   */
+  block(w: W, what: string): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
+      w._resolve = resolve;
+      w._reject = reject;
+    });
+    this._push(w);
+    const entry = waiterOf(w._ctx);
+    w._entry = entry;
+    w._prevState = enterWait(entry, what);
+    // onDone may call back at once (a context that ended unseen, like an aborted source signal);
+    // _cancelled copes because the waiter is fully queued by now.
+    if (w._ctx !== undefined) {
+      const node = onDone(w._ctx, () => this._cancelled(w));
+      if (w._queued) w._node = node;
+    }
+    return p;
+  }
+
+  /** Takes `w` out and resolves it. No-op for a waiter already settled. */
+  wake(w: W): void {
+    if (!w._queued) return;
+    this._remove(w);
+    unhook(w);
+    w._resolve();
+  }
+
+  /** Takes `w` out and rejects it with `err`. No-op for a waiter already settled. */
+  fail(w: W, err: unknown): void {
+    if (!w._queued) return;
+    this._remove(w);
+    unhook(w);
+    w._reject(err);
+  }
+
+  /** Resolves every queued waiter, oldest first. */
+  wakeAll(): void {
+    let w = this._head;
+    this._head = this._tail = null;
+    this._length = 0;
+    while (w !== null) {
+      const next = w._next as W | null;
+      w._prev = w._next = null;
+      w._queued = false;
+      unhook(w);
+      w._resolve();
+      w = next;
+    }
+  }
+
+  _cancelled(w: W): void {
+    if (!w._queued) return;
+    const wasHead = this._head === w;
+    // A user-written context might call back without an err; never reject with undefined.
+    this.fail(w, w._ctx?.err ?? new CanceledError());
+    this._onCancel?.(wasHead);
+  }
+
+  _push(w: W): void {
+    w._queued = true;
+    w._prev = this._tail;
+    w._next = null;
+    if (this._tail === null) this._head = w;
+    else this._tail._next = w;
+    this._tail = w;
+    this._length++;
+  }
+
+  _remove(w: W): void {
+    const prev = w._prev as W | null;
+    const next = w._next as W | null;
+    if (prev === null) this._head = next;
+    else prev._next = next;
+    if (next === null) this._tail = prev;
+    else next._prev = prev;
+    w._prev = w._next = null;
+    w._queued = false;
+    this._length--;
+  }
+}
+
+/** Gives back what a settled waiter held: its node on the context, its task's state. */
+function unhook(w: Waiter): void {
+  const node = w._node;
+  if (node !== undefined) {
+    w._node = undefined;
+    offDone(node);
+  }
+  leaveWait(w._entry, w._prevState);
+  w._entry = undefined;
+}
+
+/** Throws TypeError unless `ctx` is undefined or looks like a Context. @internal */
+export function checkOptionalCtx(ctx: unknown, fn: string): asserts ctx is Context | undefined {
+  if (ctx === undefined) return;
+  const c = ctx as Partial<Context> | null;
+  if (typeof c !== 'object' || c === null || typeof c.value !== 'function' || typeof c.throwIfDone !== 'function') {
+    throw new TypeError(`${fn}: ctx must be a Context or undefined (got ${describe(ctx)})`);
+  }
+}
+
+/** A short, data-free description of a bad argument for an error message. @internal */
+export function describe(v: unknown): string {
+  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return typeof v === 'function' ? 'a function' : String(v);
+}
