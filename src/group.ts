@@ -392,7 +392,7 @@ export class Group extends Entry {
           else await raceCtx(this._idle(), ctx);
         }
       } finally {
-        leaveWait(waiter, prev);
+        leaveWait(waiter, prev, 'group.wait');
       }
     }
     if (!this._stale) this._endRound();

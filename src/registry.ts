@@ -160,24 +160,37 @@ export function waitingState(what: string): string {
   return s;
 }
 
+// How many corral waits a task is inside, kept in the upper bits of `_flags` (no extra field).
+const WAIT_SHIFT = 8;
+const WAIT_UNIT = 1 << WAIT_SHIFT;
+
 /**
- * Marks `entry` as blocked on `what` and returns the state to restore afterwards. Nested waits
- * restore in reverse order, so Promise.all over two sleeps shows the outer state again after.
+ * Marks `entry` as blocked on `what` and returns what to hand back to {@link leaveWait}. A task
+ * can be inside several waits at once (Promise.all over a sleep and a semaphore): the state shows
+ * the latest one still in progress, and 'running' once none is.
  * @internal
  */
 export function enterWait(entry: Entry | undefined, what: string): string | undefined {
   if (entry === undefined) return undefined;
   const prev = entry._state;
+  entry._flags += WAIT_UNIT;
   entry._state = waitingState(what);
   entry._since = now();
   return prev;
 }
 
 /** @internal */
-export function leaveWait(entry: Entry | undefined, prev: string | undefined): void {
+export function leaveWait(entry: Entry | undefined, prev: string | undefined, what?: string): void {
   if (entry === undefined || prev === undefined) return;
-  // Only restore if nothing else changed the state meanwhile (the task may have finished).
-  if (entry._state.startsWith('waiting: ')) {
+  entry._flags -= WAIT_UNIT;
+  // A finished task keeps its final state, even if one of its waits ends after it.
+  if (!entry._state.startsWith('waiting: ')) return;
+  if (entry._flags >>> WAIT_SHIFT === 0) {
+    entry._state = 'running';
+    entry._since = now();
+  } else if (prev.startsWith('waiting: ') && (what === undefined || entry._state === waitingState(what))) {
+    // Still inside an earlier wait. Hand the state back to it only if ours is the one showing;
+    // if a later wait set the state, that wait is still in progress and keeps it.
     entry._state = prev;
     entry._since = now();
   }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { background, configure } from '../src/index.js';
 import { Group } from '../src/group.js';
+import { Semaphore } from '../src/semaphore.js';
+import { WaitGroup } from '../src/waitgroup.js';
 import { config } from '../src/config.js';
 import { dumpTasks, formatAge, liveCounts, snapshot } from '../src/registry.js';
 import { collectGarbage } from './helpers/gc.js';
@@ -85,6 +87,50 @@ describe('snapshot', () => {
     assert.equal(ref?.deref(), undefined, 'the promise was kept alive by corral');
     assert.ok(snapshot().tasks.some((x) => x.id === t.id), 'the task is still listed');
     t.cancel(); // it cannot finish; the test leaves it in the registry on purpose
+  });
+});
+
+describe('waiting states', () => {
+  test('a task inside two waits at once shows the one still in progress, then running', async () => {
+    const sem = new Semaphore(1);
+    sem.tryAcquire();
+    const wg = new WaitGroup();
+    wg.add(1);
+    const g = new Group(background());
+    const task = g.go(async (ctx) => {
+      await Promise.all([sem.acquire(ctx), wg.wait(ctx)]);
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(task.state, 'waiting: waitgroup');
+    sem.release();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(task.state, 'waiting: waitgroup', 'the semaphore wait ended, the waitgroup wait did not');
+    wg.done();
+    await g.wait();
+    assert.equal(task.state, 'succeeded');
+  });
+
+  test('a task whose inner wait ends first goes back to its outer wait', async () => {
+    const outer = new WaitGroup();
+    outer.add(1);
+    const inner = new WaitGroup();
+    inner.add(1);
+    const g = new Group(background());
+    const task = g.go(async (ctx) => {
+      const o = outer.wait(ctx);
+      const i = new Group(background());
+      i.go(() => inner.wait());
+      await i.wait(ctx);
+      await o;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(task.state, 'waiting: group.wait');
+    inner.done();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(task.state, 'waiting: waitgroup');
+    outer.done();
+    await g.wait();
   });
 });
 
