@@ -101,7 +101,10 @@ export abstract class Link {
   _owner: CancelCtx | null = null;
   /** Phase 1 of a cancellation: record the error. Must not run user code. */
   abstract _mark(err: ContextError, cause: unknown): void;
-  /** Phase 2: notify (abort signals, resolve promises, wake waiters). May run user code. */
+  /**
+   * Phase 2: notify (abort signals, resolve promises, wake waiters). May run user code. Idempotent,
+   * also when re-entered from that user code: each notification happens once.
+   */
   abstract _fire(): void;
 }
 
@@ -256,8 +259,10 @@ export class CancelCtx extends Link implements Context {
   _cancel(err: ContextError, cause: unknown): boolean {
     if (this._err !== undefined) return false;
     this._mark(err, cause);
-    this._detach();
+    // Notify before leaving the parent's list: should a listener cancel an ancestor meanwhile,
+    // the ancestor's walk still finds this context and completes its notifications.
     this._fire();
+    this._detach();
     return true;
   }
 
@@ -285,14 +290,17 @@ export class CancelCtx extends Link implements Context {
         resolve();
       }
     }
-    let c = this._head;
-    this._head = null;
-    while (c !== null) {
-      const next = c._next;
-      c._prev = c._next = null;
-      c._owner = null;
+    // A child leaves the list only once notified: a cancel() re-entered from a listener fires this
+    // context again, and that nested walk must still reach every child not yet notified.
+    let c: Link | null;
+    while ((c = this._head) !== null) {
       c._fire();
-      c = next;
+      if (this._head !== c) continue; // a nested walk took it off already
+      const next = c._next;
+      this._head = next;
+      if (next !== null) next._prev = null;
+      c._next = null;
+      c._owner = null;
     }
   }
 
@@ -338,7 +346,7 @@ export class CancelCtx extends Link implements Context {
   _abortedBySource(): void {
     if (this._err !== undefined) return;
     const reason: unknown = (this._x?.src as AbortSignal).reason;
-    const err = isTimeoutReason(reason) ? quietDeadline(reason) : quietCanceled(reason);
+    const err = isTimeoutReason(reason) ? quietDeadline(reason) : quietCanceled(reason ?? undefined);
     this._cancel(err, reason ?? err);
   }
 
@@ -570,7 +578,12 @@ export function newCancelCtx(parent: Context): CancelCtx {
 
 function cancelFuncOf(c: CancelCtx): CancelFunc {
   return (cause?: unknown) => {
-    if (c._err !== undefined) return;
+    // Already marked by an ancestor whose cancel is still notifying (this call comes from one of
+    // its listeners): notify now, so that this cancel() too returns with the subtree aborted.
+    if (c._err !== undefined) {
+      c._fire(); // a no-op once notified
+      return;
+    }
     const err = quietCanceled(cause ?? undefined);
     c._cancel(err, cause ?? err);
   };
