@@ -318,7 +318,7 @@ export class CancelCtx extends Link implements Context {
     const x = this._x;
     if (x === undefined) return;
     if (x.bridge) {
-      this._detach();
+      retireBridge(this);
       return;
     }
     // A fromSignal context listens to its source only while something depends on it, so a
@@ -502,27 +502,39 @@ export function attach(child: Link, parent: Context): void {
     child._fire();
     return;
   }
-  if (child instanceof CancelCtx) {
-    const foreign = p;
-    const signal = foreign.signal;
-    const listener = (): void => {
-      const x = child._x as Extras;
-      x.listener = undefined;
-      x.listenTo = undefined;
-      const e = foreign.err ?? quietCanceled(signal.reason);
-      child._cancel(e, foreign.err === undefined ? (signal.reason ?? e) : foreign.cause);
-    };
-    const x = (child._x ??= new Extras());
-    x.listener = listener;
-    x.listenTo = signal;
-    signal.addEventListener('abort', listener, { once: true });
-  } else {
-    // Waiters under a foreign parent get a context of their own to hang off.
-    const bridge = new CancelCtx(parent);
-    (bridge._x = new Extras()).bridge = true;
-    attach(bridge, parent);
-    linkInto(bridge, child);
+  // Every child and waiter of the same user-written context hangs off one bridge, which holds the
+  // only listener on its signal: many live children never add up to a MaxListenersExceededWarning.
+  let bridge = bridges.get(p);
+  if (bridge === undefined || bridge._err !== undefined) {
+    bridge = newBridge(p);
+    bridges.set(p, bridge);
   }
+  linkInto(bridge, child);
+}
+
+const bridges = new WeakMap<Context, CancelCtx>();
+
+function newBridge(foreign: Context): CancelCtx {
+  const bridge = new CancelCtx(foreign);
+  const x = (bridge._x = new Extras());
+  x.bridge = true;
+  const signal = foreign.signal;
+  const listener = (): void => {
+    x.listener = undefined;
+    x.listenTo = undefined;
+    const e = foreign.err ?? quietCanceled(signal.reason ?? undefined);
+    bridge._cancel(e, foreign.err === undefined ? (signal.reason ?? e) : foreign.cause);
+  };
+  x.listener = listener;
+  x.listenTo = signal;
+  signal.addEventListener('abort', listener, { once: true });
+  return bridge;
+}
+
+/** A bridge with nothing left to carry stops listening and is forgotten. */
+function retireBridge(bridge: CancelCtx): void {
+  bridge._detach();
+  if (bridges.get(bridge._parent) === bridge) bridges.delete(bridge._parent);
 }
 
 /** Detaches a waiter or child that finished without being cancelled. @internal */

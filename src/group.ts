@@ -401,7 +401,10 @@ export class Group extends Entry {
 
   /** Cancels the group's context; tasks are told to stop. `wait()` then rejects with the cancellation unless a task failed first. */
   cancel(cause?: unknown): void {
-    if (this._ctx._err !== undefined) return;
+    if (this._ctx._err !== undefined) {
+      this._ctx._fire(); // see Task.cancel
+      return;
+    }
     const err = quietCanceled(cause ?? undefined);
     this._ctx._cancel(err, cause ?? err);
   }

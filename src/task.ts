@@ -93,7 +93,13 @@ export class Task<T = unknown> extends Entry implements PromiseLike<T> {
    * and not a failure of its group.
    */
   cancel(cause?: unknown): void {
-    if (this._outcome !== PENDING || this._ctx._err !== undefined) return;
+    if (this._outcome !== PENDING) return;
+    if (this._ctx._err !== undefined) {
+      // Marked by an ancestor whose cancel is still notifying: finish that here, so this call
+      // too returns with the task's subtree aborted.
+      this._ctx._fire();
+      return;
+    }
     this._flags |= F_SELF_CANCELED;
     const err = quietCanceled(cause ?? undefined);
     this._ctx._cancel(err, cause ?? err);

@@ -1105,12 +1105,13 @@ describe('no leak on long-lived parents', () => {
 
   test(
     'many live children of a user-written context raise no MaxListenersExceededWarning',
-    { todo: 'each child of a user-written context adds its own listener to that context’s signal' },
     async () => {
       const w = watchWarnings();
       const wrapped = new Delegating(withCancel(background()).ctx);
       const kids = Array.from({ length: 20 }, () => withCancel(wrapped));
+      assert.equal(abortListeners(wrapped.signal), 1, 'one shared listener for all children');
       for (const k of kids) k.cancel();
+      assert.equal(abortListeners(wrapped.signal), 0, 'gone with the last child');
       await w.stop();
       assert.deepEqual(
         w.warnings.map((x) => x.name),
