@@ -413,31 +413,17 @@ class ValueCtx implements Context {
   }
 }
 
-class WithoutCancelCtx implements Context {
+/** Never done, like background, but with its parent's values. */
+class WithoutCancelCtx extends BackgroundCtx {
   readonly _parent: Context;
   constructor(parent: Context) {
+    super();
     this._parent = parent;
   }
-  get signal(): AbortSignal {
-    return getNeverSignal();
-  }
-  get done(): Promise<void> {
-    return neverDone;
-  }
-  get err(): undefined {
-    return undefined;
-  }
-  get cause(): undefined {
-    return undefined;
-  }
-  get deadline(): undefined {
-    return undefined;
-  }
-  value(key: unknown): any {
+  override value(key: unknown): any {
     return lookup(this._parent, key);
   }
-  throwIfDone(): void {}
-  toString(): string {
+  override toString(): string {
     return 'context.WithoutCancel';
   }
 }
