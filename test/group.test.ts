@@ -14,17 +14,8 @@ import { Group } from '../src/group.js';
 import { inspectContext } from '../src/context.js';
 import { liveCounts, snapshot } from '../src/registry.js';
 import { mulberry32 } from './helpers/random.js';
+import { gate, ticks } from './helpers/schedule.js';
 
-/** A promise and its resolver, to drive schedules explicitly instead of sleeping. */
-function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
-  let open!: (v: T) => void;
-  const promise = new Promise<T>((r) => (open = r));
-  return { promise, open };
-}
-
-const ticks = async (n = 5): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
-};
 
 describe('errgroup semantics', () => {
   test('wait resolves when every task has finished', async () => {

@@ -4,7 +4,6 @@ import { getEventListeners } from 'node:events';
 import {
   background,
   fromSignal,
-  inspectContext,
   withCancel,
   withDeadline,
   withValue,
@@ -16,29 +15,8 @@ import { Group } from '../src/group.js';
 import { go } from '../src/go.js';
 import { Semaphore } from '../src/semaphore.js';
 import { mulberry32 } from './helpers/random.js';
+import { hanging, track, turn } from './helpers/schedule.js';
 
-/** Lets every queued microtask and promise callback run. */
-const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
-
-/** Follows a promise's outcome synchronously readable after a turn. */
-function track(p: Promise<unknown>): { state: 'pending' | 'resolved' | 'rejected'; err: unknown } {
-  const t = { state: 'pending' as 'pending' | 'resolved' | 'rejected', err: undefined as unknown };
-  p.then(
-    () => (t.state = 'resolved'),
-    (e: unknown) => {
-      t.state = 'rejected';
-      t.err = e;
-    },
-  );
-  return t;
-}
-
-/** The number of children and waiters hanging off a corral context. */
-function hanging(ctx: Context): number {
-  const info = inspectContext(ctx);
-  assert.ok(info, 'a corral context');
-  return info.children;
-}
 
 describe('Semaphore: construction and getters', () => {
   test('a size that is not a positive integer throws a RangeError naming size', () => {

@@ -4,7 +4,6 @@ import { getEventListeners } from 'node:events';
 import {
   background,
   fromSignal,
-  inspectContext,
   withCancel,
   withDeadline,
   type CancelFunc,
@@ -14,28 +13,8 @@ import { CanceledError, DeadlineExceededError, InvalidStateError } from '../src/
 import { Group } from '../src/group.js';
 import { WaitGroup } from '../src/waitgroup.js';
 import { mulberry32 } from './helpers/random.js';
+import { hanging, track, turn } from './helpers/schedule.js';
 
-/** Lets every queued microtask and promise callback run. */
-const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
-
-/** Follows a promise's outcome, readable after a turn. */
-function track(p: Promise<unknown>): { state: 'pending' | 'resolved' | 'rejected'; err: unknown } {
-  const t = { state: 'pending' as 'pending' | 'resolved' | 'rejected', err: undefined as unknown };
-  p.then(
-    () => (t.state = 'resolved'),
-    (e: unknown) => {
-      t.state = 'rejected';
-      t.err = e;
-    },
-  );
-  return t;
-}
-
-function hanging(ctx: Context): number {
-  const info = inspectContext(ctx);
-  assert.ok(info, 'a corral context');
-  return info.children;
-}
 
 describe('WaitGroup: counting', () => {
   test('a new WaitGroup is ready to use and wait resolves at once on a zero counter', async () => {
