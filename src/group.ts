@@ -258,6 +258,8 @@ export class Group extends Entry {
       t._value = fn;
       this._queue.push(t);
       if (!this._watching) this._watchQueue();
+      // The group's watcher sees the group's context end; a caller's context needs its own eye.
+      if (parentCtx !== undefined) onDone(t._ctx, () => rejectIfQueued(t));
     }
     return t;
   }
@@ -291,6 +293,10 @@ export class Group extends Entry {
         const t = q[this._qHead] as Task<any>;
         q[this._qHead++] = undefined as unknown as Task<any>;
         if (t._outcome !== 0) continue;
+        if (t._ctx._err !== undefined) {
+          rejectIfQueued(t);
+          continue;
+        }
         t._flags &= ~F_QUEUED;
         const fn = t._value as (ctx: Context) => unknown;
         t._value = undefined;
@@ -509,6 +515,11 @@ export class Group extends Entry {
   get [Symbol.toStringTag](): string {
     return 'Group';
   }
+}
+
+/** A queued task whose context ended never starts: it rejects with the context's error. */
+function rejectIfQueued(t: Task<any>): void {
+  if ((t._flags & F_QUEUED) !== 0 && t._outcome === 0) finishTask(t, false, t._ctx.err);
 }
 
 /** Starts a task's function and arranges for its outcome to reach the task. @internal */

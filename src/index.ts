@@ -38,3 +38,4 @@ export { WaitGroup } from './waitgroup.js';
 export { Semaphore } from './semaphore.js';
 export { Once } from './once.js';
 export { Stopper } from './stopper.js';
+export { sleep, timeout, every, type EveryOptions, type EveryTask } from './timers.js';

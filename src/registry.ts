@@ -6,6 +6,7 @@
  * a task whose pending promise becomes unreachable can still be collected and detected.
  * @module
  */
+import { fileURLToPath } from 'node:url';
 import { config } from './config.js';
 
 /** Labels attached to a task or group: shown in dumps, so never put patient data in them. */
@@ -89,6 +90,18 @@ export function captureSite(entry: Entry, from: (...args: any[]) => unknown): vo
   entry._site = holder;
 }
 
+// Frames from corral's own modules and from Node's internals say nothing about who spawned a
+// task; a spawn site shows the user's frames only (all frames if that would leave none).
+// Compiled code lives in dist/, and with source maps on its frames name src/: both are ours.
+const ROOT = new URL('..', import.meta.url);
+const OWN = ['src/', 'dist/'].flatMap((d) => {
+  const url = new URL(d, ROOT);
+  return [url.href, fileURLToPath(url)];
+});
+function isNoise(frame: string): boolean {
+  return frame.includes('node:internal') || OWN.some((p) => frame.includes(p));
+}
+
 /** The formatted spawn site of an entry ("at fn (file:line:col)" lines), or undefined. @internal */
 export function formatSite(entry: Entry): string | undefined {
   const holder = entry._site;
@@ -96,13 +109,13 @@ export function formatSite(entry: Entry): string | undefined {
   const stack = holder.stack;
   if (stack === undefined) return undefined;
   // The first line is the "Error" header V8 writes for a plain object.
-  const nl = stack.indexOf('\n');
-  const frames = nl < 0 ? '' : stack.slice(nl + 1);
-  return frames
+  const frames = stack
     .split('\n')
+    .slice(1)
     .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .join('\n');
+    .filter((l) => l.length > 0);
+  const mine = frames.filter((f) => !isNoise(f));
+  return (mine.length > 0 ? mine : frames).join('\n');
 }
 
 // --- the live list ------------------------------------------------------------------------------

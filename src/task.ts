@@ -157,7 +157,11 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
   t._outcome = ok ? FULFILLED : REJECTED;
   t._value = value;
   const ctx = t._ctx;
-  t._state = ok ? SUCCEEDED : ctx._err !== undefined && isCancellation(value) ? CANCELED : FAILED;
+  const canceled = !ok && ctx._err !== undefined && isCancellation(value);
+  t._state = ok ? SUCCEEDED : canceled ? CANCELED : FAILED;
+  // Stopped by something other than its group (task.cancel(), or the caller's context a task
+  // was spawned under): that is the task's own outcome, not a failure the group must see.
+  if (canceled && ctx._err !== (t._owner as Group)._ctx._err) t._flags |= F_SELF_CANCELED;
   if (ctx._err === undefined) ctx._cancel(TASK_FINISHED, TASK_FINISHED);
   unregister(t);
   const s = t._settle;

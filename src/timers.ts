@@ -19,7 +19,7 @@ import { checkDuration, newCancelCtx, offDone, onDone, TASK_KEY, withTimeout, ty
 import { isCancellation, quietCanceled } from './errors.js';
 import { enterWait, leaveWait } from './registry.js';
 import { waiterOf } from './wait.js';
-import { F_SELF_CANCELED, Task } from './task.js';
+import { Task } from './task.js';
 import type { Group } from './group.js';
 import { rootGroup } from './go.js';
 
@@ -279,13 +279,10 @@ export function every(
 /**
  * Ends the loop with the task context's error. A stop that did not come from the group (the
  * caller's ctx, the owning task returning, `task.cancel()`) is the loop's own outcome, not a
- * failure the group should see, just as `task.cancel()` is not.
+ * failure the group sees: finishTask tells the two apart.
  */
 function stop(taskCtx: Context): never {
-  const err = taskCtx.err;
-  const task = taskCtx.value(TASK_KEY) as Task<never>;
-  if (err !== (task._owner as Group)._ctx._err) task._flags |= F_SELF_CANCELED;
-  throw err;
+  throw taskCtx.err;
 }
 
 async function runLoop(taskCtx: Context, l: EveryLoop): Promise<never> {

@@ -460,3 +460,39 @@ describe('bookkeeping', () => {
     assert.equal(waiter.state, 'succeeded');
   });
 });
+
+describe('tasks whose context derives from a caller context (internal spawn path used by every())', () => {
+  test("a cancellation coming from the caller's context is the task's own, not a group failure", async () => {
+    const g = new Group(background());
+    const hold = gate();
+    const sibling = g.go(() => hold.promise);
+    const { ctx, cancel } = withCancel(background());
+    const loop = g._spawn(async (c) => {
+      await c.done;
+      throw c.err;
+    }, { name: 'loop' }, () => {}, false, ctx);
+    cancel();
+    await ticks();
+    assert.equal(sibling.ctx.err, undefined, 'failFast must not fire');
+    assert.equal(loop?.state, 'canceled');
+    hold.open();
+    await g.wait();
+  });
+
+  test("a queued task whose caller's context ends never starts and rejects with that context's error", async () => {
+    const g = new Group(background(), { limit: 1 });
+    const hold = gate();
+    g.go(() => hold.promise);
+    const { ctx, cancel } = withCancel(background());
+    let started = false;
+    const t = g._spawn(async () => {
+      started = true;
+    }, { name: 'q' }, () => {}, false, ctx);
+    const why = new Error('caller gone');
+    cancel(why);
+    await assert.rejects(Promise.resolve(t), (e: unknown) => e instanceof CanceledError && e.cause === why);
+    hold.open();
+    await g.wait();
+    assert.equal(started, false);
+  });
+});

@@ -46,6 +46,23 @@ describe('snapshot', () => {
     assert.ok(!snapshot().groups.some((x) => x.id === g.id), 'an idle group leaves the registry');
   });
 
+  test("a spawn site shows the user's frames, never corral's or Node's internals", async () => {
+    configure({ spawnSites: 'always' });
+    const g = new Group(background());
+    const hold = gate();
+    let inner: { id: number } | undefined;
+    g.go(async (ctx) => {
+      // Spawned from inside a task: corral's own frames (runTask, _spawn, go) sit below this one.
+      inner = new Group(ctx).go(() => hold.promise, { name: 'nested' });
+      await hold.promise;
+    });
+    const site = snapshot().tasks.find((t) => t.id === inner?.id)?.spawnSite ?? '';
+    assert.match(site, /registry\.test\.ts/);
+    assert.doesNotMatch(site, /\/src\/(group|task|registry)\.ts|node:internal/);
+    hold.open();
+    await g.wait();
+  });
+
   test('never holds task arguments or results', async () => {
     const g = new Group(background());
     const secret = 'patient P-0042 answered 3';
