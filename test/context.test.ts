@@ -123,7 +123,7 @@ describe('cancellation', () => {
     assert.equal(ctx.cause, undefined);
     assert.equal(signal.aborted, false);
     cancel();
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(signal.aborted, true);
     assert.equal(signal.reason, ctx.err);
   });
@@ -167,7 +167,7 @@ describe('cancellation', () => {
     const mid = withCancel(root.ctx);
     const child = withCancel(new Delegating(mid.ctx)).ctx;
     root.cancel(); // reaches mid through the list, then child through mid's signal
-    assert.ok(child.err instanceof CanceledError);
+    assert.ok(child.err instanceof CanceledError, "child.err instanceof CanceledError");
     assert.equal(child.signal.aborted, true);
   });
 
@@ -235,7 +235,7 @@ describe('cancellation', () => {
     const cause = new Error('patient withdrew consent');
     cancel(cause);
     await assert.rejects(waiting, (e) => e === ctx.err);
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, cause);
     assert.equal(ctx.err.cause, cause);
     // An operation taking the signal sees the same error.
@@ -290,7 +290,7 @@ describe('err and cause', () => {
     for (const cause of [undefined, null]) {
       const { ctx, cancel } = withCancel(background());
       cancel(cause);
-      assert.ok(ctx.err instanceof CanceledError);
+      assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
       assert.equal(ctx.cause, ctx.err);
       assert.equal(Object.hasOwn(ctx.err, 'cause'), false, `err has no cause for ${String(cause)}`);
     }
@@ -338,7 +338,7 @@ describe('withTimeout and withDeadline', () => {
     t.mock.timers.tick(99);
     assert.equal(isLive(ctx), true);
     t.mock.timers.tick(1);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
     assert.equal(ctx.cause, ctx.err, 'without a custom cause the cause is the error itself');
     assert.equal(inspectContext(ctx)?.timer, false);
   });
@@ -346,7 +346,7 @@ describe('withTimeout and withDeadline', () => {
   test('a deadline fires on real timers too, and done resolves', async () => {
     const { ctx } = withTimeout(background(), 15);
     await keptAlive(ctx.done);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
   });
 
   test('withDeadline takes a Date or epoch milliseconds and reports epoch milliseconds', (t) => {
@@ -355,7 +355,7 @@ describe('withTimeout and withDeadline', () => {
     assert.equal(withDeadline(background(), 9_000).ctx.deadline, 9_000);
     const { ctx } = withDeadline(background(), new Date(6_000));
     t.mock.timers.tick(1_000);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
   });
 
   test('a custom timeout cause is the cause when the deadline fires', (t) => {
@@ -363,7 +363,7 @@ describe('withTimeout and withDeadline', () => {
     const slow = new Error('terminology service too slow');
     const { ctx } = withTimeout(background(), 50, slow);
     t.mock.timers.tick(50);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
     assert.equal(ctx.cause, slow);
     assert.equal(ctx.err.cause, slow);
   });
@@ -377,9 +377,9 @@ describe('withTimeout and withDeadline', () => {
     const b = withDeadline(background(), Date.now() + 50, slow);
     b.cancel(own);
     t.mock.timers.tick(100);
-    assert.ok(a.ctx.err instanceof CanceledError);
+    assert.ok(a.ctx.err instanceof CanceledError, "a.ctx.err instanceof CanceledError");
     assert.equal(a.ctx.cause, a.ctx.err);
-    assert.ok(b.ctx.err instanceof CanceledError);
+    assert.ok(b.ctx.err instanceof CanceledError, "b.ctx.err instanceof CanceledError");
     assert.equal(b.ctx.cause, own);
   });
 
@@ -394,7 +394,7 @@ describe('withTimeout and withDeadline', () => {
       withDeadline(background(), Date.now(), cause),
     ];
     for (const { ctx } of made) {
-      assert.ok(ctx.err instanceof DeadlineExceededError);
+      assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
       assert.equal(ctx.signal.aborted, true);
       assert.equal(inspectContext(ctx)?.timer, false);
     }
@@ -407,7 +407,7 @@ describe('withTimeout and withDeadline', () => {
     const child = withCancel(withValue(parent.ctx, 'k', 1)).ctx;
     const viaWrapper = withCancel(new Delegating(parent.ctx)).ctx;
     t.mock.timers.tick(100);
-    assert.ok(parent.ctx.err instanceof DeadlineExceededError);
+    assert.ok(parent.ctx.err instanceof DeadlineExceededError, "parent.ctx.err instanceof DeadlineExceededError");
     for (const c of [child, viaWrapper]) {
       assert.equal(c.err, parent.ctx.err);
       assert.equal(c.cause, 'parent deadline');
@@ -466,7 +466,7 @@ describe('withTimeout and withDeadline', () => {
     parent.cancel();
     const cleared = clear.mock.calls.map((c) => c.arguments[0]);
     for (const timer of timers) assert.ok(cleared.includes(timer as never), 'timer cleared');
-    assert.ok(child.ctx.err !== undefined);
+    assert.ok(child.ctx.err !== undefined, "child.ctx.err !== undefined");
   });
 
   test('a deadline beyond setTimeout’s 24.8-day limit does not fire early', (t) => {
@@ -477,7 +477,7 @@ describe('withTimeout and withDeadline', () => {
     assert.equal(isLive(ctx), true);
     assert.equal(inspectContext(ctx)?.timer, true, 're-armed for the rest');
     t.mock.timers.tick(5_001);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
   });
 
   test('deadline timers never keep the process alive', async () => {
@@ -610,7 +610,7 @@ describe('fromSignal', () => {
     assert.equal(isLive(ctx), true);
     const reason = new Error('client went away');
     ac.abort(reason);
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, reason);
     assert.equal(ctx.err.cause, reason);
     assert.equal(ctx.signal.aborted, true);
@@ -624,14 +624,14 @@ describe('fromSignal', () => {
     const ac = new AbortController();
     const ctx = fromSignal(ac.signal);
     ac.abort('why');
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, 'why');
   });
 
   test('an already-aborted signal gives a context done at once', () => {
     const reason = new Error('early');
     const ctx = fromSignal(AbortSignal.abort(reason));
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, reason);
     assert.equal(withCancel(ctx).ctx.err, ctx.err);
   });
@@ -641,13 +641,13 @@ describe('fromSignal', () => {
     const ac = new AbortController();
     const ctx = fromSignal(ac.signal);
     ac.abort(timeout);
-    assert.ok(ctx.err instanceof DeadlineExceededError);
+    assert.ok(ctx.err instanceof DeadlineExceededError, "ctx.err instanceof DeadlineExceededError");
     assert.equal(ctx.cause, timeout);
     assert.equal(ctx.err.cause, timeout);
 
     const timed = fromSignal(AbortSignal.timeout(5));
     await keptAlive(timed.done);
-    assert.ok(timed.err instanceof DeadlineExceededError);
+    assert.ok(timed.err instanceof DeadlineExceededError, "timed.err instanceof DeadlineExceededError");
     assert.equal((timed.cause as DOMException).name, 'TimeoutError');
   });
 
@@ -655,15 +655,15 @@ describe('fromSignal', () => {
     const ac = new AbortController();
     const ctx = fromSignal(ac.signal);
     ac.abort();
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal((ctx.cause as DOMException).name, 'AbortError');
     const other = fromSignal(AbortSignal.abort(new RangeError('not a timeout')));
-    assert.ok(other.err instanceof CanceledError);
+    assert.ok(other.err instanceof CanceledError, "other.err instanceof CanceledError");
   });
 
   test('a null reason means no cause, as for cancel(null)', () => {
     const ctx = fromSignal(AbortSignal.abort(null));
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, ctx.err);
     assert.equal(Object.hasOwn(ctx.err, 'cause'), false);
   });
@@ -1137,13 +1137,13 @@ describe('lazy AbortController', () => {
     parent.cancel();
     t.mock.timers.tick(10);
     for (const c of [parent.ctx, child, timed.ctx]) {
-      assert.ok(c.err !== undefined);
+      assert.ok(c.err !== undefined, "c.err !== undefined");
       assert.equal(ctrlOf(c), undefined);
     }
     // Read late, the signal is already aborted with err as the reason.
     assert.equal(child.signal.aborted, true);
     assert.equal(child.signal.reason, child.err);
-    assert.ok(ctrlOf(child) instanceof AbortController);
+    assert.ok(ctrlOf(child) instanceof AbortController, "ctrlOf(child) instanceof AbortController");
   });
 });
 

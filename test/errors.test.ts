@@ -21,17 +21,17 @@ import {
 describe('CanceledError and DeadlineExceededError', () => {
   test('CanceledError is an Error with a stable name, code and message', () => {
     const e = new CanceledError();
-    assert.ok(e instanceof Error);
+    assert.ok(e instanceof Error, "e instanceof Error");
     assert.equal(e.name, 'CanceledError');
     assert.equal(e.code, 'ERR_CORRAL_CANCELED');
     assert.equal(e.message, 'context canceled');
     assert.equal(Object.hasOwn(e, 'cause'), false, 'no cause unless given');
-    assert.ok(e.stack?.includes('CanceledError'));
+    assert.ok(e.stack?.includes('CanceledError'), "e.stack?.includes('CanceledError')");
   });
 
   test('DeadlineExceededError is an Error with a stable name and code, and says it is a timeout', () => {
     const e = new DeadlineExceededError();
-    assert.ok(e instanceof Error);
+    assert.ok(e instanceof Error, "e instanceof Error");
     assert.ok(!(e instanceof CanceledError), 'a distinct class');
     assert.equal(e.name, 'DeadlineExceededError');
     assert.equal(e.code, 'ERR_CORRAL_DEADLINE_EXCEEDED');
@@ -54,7 +54,7 @@ describe('CanceledError and DeadlineExceededError', () => {
     const { ctx, cancel } = withCancel(background());
     const cause = new Error('shutdown');
     cancel(cause);
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.err.code, 'ERR_CORRAL_CANCELED');
     assert.equal(ctx.err.cause, cause);
 
@@ -62,7 +62,7 @@ describe('CanceledError and DeadlineExceededError', () => {
     const keep = setTimeout(() => {}, 10_000); // deadline timers are unref'd
     await timed.ctx.done;
     clearTimeout(keep);
-    assert.ok(timed.ctx.err instanceof DeadlineExceededError);
+    assert.ok(timed.ctx.err instanceof DeadlineExceededError, "timed.ctx.err instanceof DeadlineExceededError");
     assert.equal(timed.ctx.err.code, 'ERR_CORRAL_DEADLINE_EXCEEDED');
   });
 });
@@ -132,13 +132,13 @@ describe('the other named errors', () => {
     const state = new InvalidStateError('below zero');
     assert.equal(state.name, 'InvalidStateError');
     assert.equal(state.code, 'ERR_CORRAL_INVALID_STATE');
-    for (const e of [closed, state]) assert.ok(e instanceof Error);
+    for (const e of [closed, state]) assert.ok(e instanceof Error, "e instanceof Error");
   });
 
   test('StopTimeoutError names the tasks that did not stop', () => {
     const tasks = [{ id: 7, name: 'his-sync', state: 'waiting: sleep', stateAge: 5_000, spawnSite: undefined }];
     const e = new StopTimeoutError('1 task did not stop', tasks);
-    assert.ok(e instanceof Error);
+    assert.ok(e instanceof Error, "e instanceof Error");
     assert.equal(e.name, 'StopTimeoutError');
     assert.equal(e.code, 'ERR_CORRAL_STOP_TIMEOUT');
     assert.deepEqual(e.tasks, tasks);

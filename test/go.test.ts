@@ -32,7 +32,7 @@ describe('ambient owner', () => {
 
   test('go() outside any task spawns into the root group', async () => {
     const t = go(async () => 'hello');
-    assert.ok(ambientEnabled());
+    assert.ok(ambientEnabled(), "ambientEnabled()");
     assert.equal(t.parent, rootGroup());
     assert.equal(await t, 'hello');
   });
@@ -59,8 +59,8 @@ describe('ambient owner', () => {
     assert.equal(g.running, 1, 'the nested task is owned by the request group');
     g.cancel(new Error('client went away'));
     await g.wait(); // the orphan obeyed and returned: no task failed
-    assert.ok(orphanStopped);
-    assert.ok(orphanCtx.err instanceof CanceledError);
+    assert.ok(orphanStopped, "orphanStopped");
+    assert.ok(orphanCtx.err instanceof CanceledError, "orphanCtx.err instanceof CanceledError");
   });
 
   test('currentTask() names the running task inside its continuations', async () => {

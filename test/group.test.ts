@@ -56,7 +56,7 @@ describe('errgroup semantics', () => {
       throw boom;
     });
     await assert.rejects(g.wait(), (e) => e === boom);
-    assert.ok(g.ctx.err instanceof CanceledError);
+    assert.ok(g.ctx.err instanceof CanceledError, "g.ctx.err instanceof CanceledError");
     assert.equal(g.ctx.cause, boom);
   });
 
@@ -64,11 +64,11 @@ describe('errgroup semantics', () => {
     const g = new Group(background());
     g.go(async () => 1);
     await g.wait();
-    assert.ok(g.ctx.err instanceof CanceledError);
+    assert.ok(g.ctx.err instanceof CanceledError, "g.ctx.err instanceof CanceledError");
     assert.equal(g.ctx.cause, g.ctx.err);
     const empty = new Group(background());
     await empty.wait();
-    assert.ok(empty.ctx.err instanceof CanceledError);
+    assert.ok(empty.ctx.err instanceof CanceledError, "empty.ctx.err instanceof CanceledError");
   });
 
   test('a task that throws synchronously counts as failed', async () => {
@@ -96,7 +96,7 @@ describe('errgroup semantics', () => {
       throw boom;
     });
     await assert.rejects(g.wait(), (e) => e === boom);
-    assert.ok(siblingCtx?.err instanceof CanceledError);
+    assert.ok(siblingCtx?.err instanceof CanceledError, "siblingCtx?.err instanceof CanceledError");
     assert.equal(siblingCtx?.cause, boom);
     assert.equal(sibling.state, 'canceled');
   });
@@ -119,11 +119,11 @@ describe('errgroup semantics', () => {
       throw b;
     });
     await assert.rejects(g.wait(), (e: unknown) => {
-      assert.ok(e instanceof AggregateError);
+      assert.ok(e instanceof AggregateError, "e instanceof AggregateError");
       assert.deepEqual(e.errors, [a, b]);
       return true;
     });
-    assert.ok(siblingFinished);
+    assert.ok(siblingFinished, "siblingFinished");
   });
 
   test('a group is reusable after wait: the next go starts a fresh round', async () => {
@@ -280,11 +280,11 @@ describe('limits', () => {
     const g = new Group(background(), { limit: 1 });
     const hold = gate();
     const a = g.tryGo(() => hold.promise);
-    assert.ok(a);
+    assert.ok(a, "a");
     assert.equal(g.tryGo(() => 1), undefined);
     hold.open();
     await g.wait();
-    assert.ok(g.tryGo(() => 1));
+    assert.ok(g.tryGo(() => 1), "g.tryGo(() => 1)");
     await g.wait();
   });
 
@@ -329,7 +329,7 @@ describe('disposal', () => {
         finished = true;
       });
     }
-    assert.ok(finished);
+    assert.ok(finished, "finished");
   });
 
   test('a disposed group refuses go, tryGo and defer', async () => {
@@ -390,7 +390,7 @@ describe('disposal', () => {
     const keepAlive = setTimeout(() => {}, 5_000);
     try {
       await assert.rejects(g[Symbol.asyncDispose](), (e: unknown) => {
-        assert.ok(e instanceof StopTimeoutError);
+        assert.ok(e instanceof StopTimeoutError, "e instanceof StopTimeoutError");
         assert.equal(e.tasks.length, 1);
         assert.equal(e.tasks[0]?.name, 'stubborn-validation');
         assert.match(e.message, /stubborn-validation/);
@@ -398,7 +398,7 @@ describe('disposal', () => {
         return true;
       });
       // Never silently dropped: the task is still in the registry.
-      assert.ok(snapshot().tasks.some((t) => t.name === 'stubborn-validation'));
+      assert.ok(snapshot().tasks.some((t) => t.name === 'stubborn-validation'), "snapshot().tasks.some((t) => t.name === 'stubborn-validation')");
     } finally {
       clearTimeout(keepAlive);
       never.open();

@@ -30,7 +30,7 @@ describe('snapshot', () => {
     const t = g.go(() => hold.promise, { name: 'score', labels: { form: 'PHQ-9' } });
     const snap = snapshot();
     const info = snap.tasks.find((x) => x.id === t.id);
-    assert.ok(info);
+    assert.ok(info, "info");
     assert.equal(info.kind, 'task');
     assert.equal(info.name, 'score');
     assert.deepEqual(info.labels, { form: 'PHQ-9' });
@@ -41,7 +41,7 @@ describe('snapshot', () => {
     assert.match(info.spawnSite ?? '', /registry\.test\.ts:\d+:\d+/);
     // Only the user's frame and below: corral's own go() is hidden.
     assert.doesNotMatch((info.spawnSite ?? '').split('\n')[0] ?? '', /src\/group/);
-    assert.ok(snap.groups.some((x) => x.id === g.id && x.name === 'epro-intake'));
+    assert.ok(snap.groups.some((x) => x.id === g.id && x.name === 'epro-intake'), "snap.groups.some((x) => x.id === g.id && x.name === 'epro-intake')");
     assert.equal(JSON.parse(JSON.stringify(snap)).tasks.length, snap.tasks.length, 'plain data');
     hold.open();
     await g.wait();
@@ -75,7 +75,7 @@ describe('snapshot', () => {
       return secret;
     });
     const text = JSON.stringify(snapshot()) + dumpTasks();
-    assert.ok(!text.includes(secret));
+    assert.ok(!text.includes(secret), "!text.includes(secret)");
     hold.open();
     await g.wait();
   });
@@ -88,7 +88,7 @@ describe('snapshot', () => {
     configure({ spawnSites: 'sampled', sampleEvery: 4 });
     const sampled = Array.from({ length: 40 }, () => g.go(() => hold.promise, { name: 'sampled' }));
     const byId = new Map(snapshot().tasks.map((t) => [t.id, t]));
-    assert.ok(off.every((t) => byId.get(t.id)?.spawnSite === undefined));
+    assert.ok(off.every((t) => byId.get(t.id)?.spawnSite === undefined), "off.every((t) => byId.get(t.id)?.spawnSite === undefined)");
     const captured = sampled.filter((t) => byId.get(t.id)?.spawnSite !== undefined).length;
     assert.equal(captured, 10);
     hold.open();

@@ -195,7 +195,7 @@ describe('Semaphore: contexts', () => {
     await turn();
     assert.equal(first.state, 'rejected');
     assert.equal(first.err, ctx.err);
-    assert.ok(first.err instanceof CanceledError);
+    assert.ok(first.err instanceof CanceledError, "first.err instanceof CanceledError");
     assert.equal(sem.waiting, 1);
     assert.equal(hanging(ctx), 0);
     sem.release(1);
@@ -291,7 +291,7 @@ describe('Semaphore: contexts', () => {
     ac.abort(reason);
     await turn();
     assert.equal(aborted.state, 'rejected');
-    assert.ok(aborted.err instanceof CanceledError);
+    assert.ok(aborted.err instanceof CanceledError, "aborted.err instanceof CanceledError");
     assert.equal((aborted.err as Error).cause, reason);
     assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
     sem.release();
@@ -360,7 +360,7 @@ describe('Semaphore: contexts', () => {
     parent.cancel();
     await turn();
     assert.equal(sem.waiting, 0);
-    assert.ok(waiters.every((w) => w.p.state === 'rejected'));
+    assert.ok(waiters.every((w) => w.p.state === 'rejected'), "waiters.every((w) => w.p.state === 'rejected')");
     assert.equal(sem.available, 0, 'still only the first holder');
   });
 });

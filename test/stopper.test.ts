@@ -66,7 +66,7 @@ describe('Stopper', () => {
     assert.equal(s.ctx.signal.aborted, false);
     const cause = new Error('maintenance window');
     s.stop(cause);
-    assert.ok(ctx.err instanceof CanceledError);
+    assert.ok(ctx.err instanceof CanceledError, "ctx.err instanceof CanceledError");
     assert.equal(ctx.cause, cause);
     assert.equal(ctx.signal.aborted, true);
   });
@@ -75,7 +75,7 @@ describe('Stopper', () => {
     const s = new Stopper();
     const cause = new Error('late reader');
     s.stop(cause);
-    assert.ok(s.ctx.err instanceof CanceledError);
+    assert.ok(s.ctx.err instanceof CanceledError, "s.ctx.err instanceof CanceledError");
     assert.equal(s.ctx.cause, cause);
   });
 

@@ -60,7 +60,7 @@ describe('WaitGroup: counting', () => {
     const ws = Array.from({ length: 5 }, () => track(wg.wait()));
     wg.add(-2);
     await turn();
-    assert.ok(ws.every((w) => w.state === 'resolved'));
+    assert.ok(ws.every((w) => w.state === 'resolved'), "ws.every((w) => w.state === 'resolved')");
   });
 
   test('going below zero throws InvalidStateError and leaves the counter and the waiters as they were', async () => {
@@ -136,7 +136,7 @@ describe('WaitGroup: contexts', () => {
     await turn();
     assert.equal(bounded.state, 'rejected');
     assert.equal(bounded.err, ctx.err);
-    assert.ok(bounded.err instanceof CanceledError);
+    assert.ok(bounded.err instanceof CanceledError, "bounded.err instanceof CanceledError");
     assert.equal((bounded.err as Error).cause, cause);
     assert.equal(other.state, 'pending');
     assert.equal(wg.count, 1, 'a cancelled wait does not touch the counter');
@@ -155,7 +155,7 @@ describe('WaitGroup: contexts', () => {
     assert.equal(hanging(parent.ctx), 101);
     for (const c of children) c.cancel();
     await turn();
-    assert.ok(ws.every((w) => w.state === 'rejected'));
+    assert.ok(ws.every((w) => w.state === 'rejected'), "ws.every((w) => w.state === 'rejected')");
     assert.equal(hanging(parent.ctx), 1, 'only the direct waiter is left');
     wg.done();
     await turn();
