@@ -127,22 +127,22 @@ export function isTimeout(err: unknown): boolean {
 // Errors made by the library on hot paths (every cancel, every deadline) skip stack capture: the
 // stack would only show corral's internals and costs microseconds. Users constructing the classes
 // themselves get the ordinary stack.
-export function quietCanceled(cause: unknown): CanceledError {
+function withoutStack<E>(make: () => E): E {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new CanceledError(cause);
+    return make();
   } finally {
     Error.stackTraceLimit = limit;
   }
 }
 
+/** @internal */
+export function quietCanceled(cause: unknown): CanceledError {
+  return withoutStack(() => new CanceledError(cause));
+}
+
+/** @internal */
 export function quietDeadline(cause: unknown): DeadlineExceededError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new DeadlineExceededError(cause);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return withoutStack(() => new DeadlineExceededError(cause));
 }

@@ -279,7 +279,7 @@ export class Group extends Entry {
     this._qHead = 0;
     for (let i = start; i < q.length; i++) {
       const t = q[i] as Task<any>;
-      if (t._outcome === 0) finishTask(t, false, t._ctx.err ?? quietCanceled(undefined));
+      if (t._outcome === 0) finishTask(t, false, t._ctx.err ?? this._ctx.err ?? quietCanceled(undefined));
     }
   }
 
