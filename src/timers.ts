@@ -67,7 +67,7 @@ function delay(ctx: Context, ms: number, what: string): Promise<void> {
       }
       timer = undefined;
       offDone(node);
-      leaveWait(waiter, prev);
+      leaveWait(waiter, prev, what);
       resolve();
     };
     arm();
@@ -75,7 +75,7 @@ function delay(ctx: Context, ms: number, what: string): Promise<void> {
     const node = onDone(ctx, () => {
       clearTimeout(timer);
       timer = undefined;
-      leaveWait(waiter, prev);
+      leaveWait(waiter, prev, what);
       reject(ctx.err ?? quietCanceled(undefined));
     });
   });
