@@ -146,3 +146,22 @@ export function quietCanceled(cause: unknown): CanceledError {
 export function quietDeadline(cause: unknown): DeadlineExceededError {
   return withoutStack(() => new DeadlineExceededError(cause));
 }
+
+/**
+ * ChannelClosedError is thrown by a send on a closed channel (also rejecting a sender that was
+ * blocked when the channel closed, its value discarded) and by closing a channel twice.
+ *
+ * @example
+ * ```ts
+ * ch.close();
+ * ch.trySend(1); // throws ChannelClosedError
+ * ```
+ */
+export class ChannelClosedError extends Error {
+  /** Always `'ERR_CORRAL_CHANNEL_CLOSED'`. */
+  readonly code = 'ERR_CORRAL_CHANNEL_CLOSED' as const;
+  constructor(message = 'send on closed channel') {
+    super(message);
+    this.name = 'ChannelClosedError';
+  }
+}

@@ -21,6 +21,7 @@ export {
 } from './context.js';
 export {
   CanceledError,
+  ChannelClosedError,
   DeadlineExceededError,
   GroupClosedError,
   InvalidStateError,
@@ -39,3 +40,5 @@ export { Semaphore } from './semaphore.js';
 export { Once } from './once.js';
 export { Stopper } from './stopper.js';
 export { sleep, timeout, every, type EveryOptions, type EveryTask } from './timers.js';
+export { Channel, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
+export { select, type SelectCase, type SelectOptions, type SelectResult } from './select.js';

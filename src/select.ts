@@ -1,0 +1,199 @@
+/**
+ * select: Go's `select` over channel cases, with a context and an optional default.
+ *
+ * How a blocking select works: one queue entry per enabled case goes into its channel's queue,
+ * exactly like a blocked send or recv, and all of them share one {@link Selecting}. Whatever
+ * settles one entry (a send, a receive, a close, the context's end) settles the select, and the
+ * select takes its other entries out of their queues before anything else can run, so exactly
+ * one case completes and the losers neither took nor sent a value. A select never pairs with
+ * itself: entries only ever pair with operations that arrive later, never with each other.
+ *
+ * Rejected designs, kept here so nobody re-adds them:
+ * - Polling the cases in array order: the first case would starve the others under load. Go
+ *   polls in a random order; so do we (uniform among the ready cases).
+ * - Taking a ready case when the context is already done: like {@link Channel.recv}, a done
+ *   context rejects at once, so a loop over `select` stops at its first turn after cancellation.
+ * @module
+ */
+import { offDone, onDone, type Context, type Link } from './context.js';
+import { CanceledError } from './errors.js';
+import { enterWait, leaveWait, type Entry } from './registry.js';
+import { waiterOf } from './wait.js';
+import { checkOptionalCtx } from './waitqueue.js';
+import { Receiver, Sender, type Channel, type RecvCase, type SendCase } from './channel.js';
+
+/** One case of a {@link select}; `undefined` is a disabled case that never fires (Go's nil channel). */
+export type SelectCase = RecvCase<any> | SendCase<any> | undefined;
+
+/**
+ * What {@link select} resolves to: the index of the case that completed, and for a receive case
+ * the `{ value, ok }` a `recv` would give (`value` undefined and `ok` true for a send case).
+ * With `default: true` and nothing ready: `{ index: -1, value: undefined, ok: false }`.
+ */
+export interface SelectResult {
+  index: number;
+  value: unknown;
+  ok: boolean;
+}
+
+/** Options for {@link select}. */
+export interface SelectOptions {
+  /** Bounds the wait: when it ends, the select rejects with `ctx.err`. */
+  ctx?: Context | undefined;
+  /** When true and no case is ready, resolve at once with `index: -1` instead of waiting. */
+  default?: boolean | undefined;
+}
+
+type Node = Receiver<unknown> | Sender<unknown>;
+
+/** The shared state of one blocked select. Settled once, by whoever gets there first. */
+class Selecting {
+  _settled = false;
+  readonly _nodes: Array<Node | undefined>;
+  readonly _chans: Array<Channel<unknown> | undefined>;
+  _resolve: (r: SelectResult) => void = noop;
+  _reject: (e: unknown) => void = noop;
+  _entry: Entry | undefined = undefined;
+  _prevState: string | undefined = undefined;
+  _ctxNode: Link | undefined = undefined;
+
+  constructor(n: number) {
+    this._nodes = new Array<Node | undefined>(n);
+    this._chans = new Array<Channel<unknown> | undefined>(n);
+  }
+
+  /** Takes every case out of its queue and gives back the context node and the task's state. */
+  _finish(): boolean {
+    if (this._settled) return false;
+    this._settled = true;
+    for (let i = 0; i < this._nodes.length; i++) {
+      const node = this._nodes[i];
+      if (node !== undefined) (this._chans[i] as Channel<unknown>)._unqueue(node);
+    }
+    const ctxNode = this._ctxNode;
+    if (ctxNode !== undefined) {
+      this._ctxNode = undefined;
+      offDone(ctxNode);
+    }
+    leaveWait(this._entry, this._prevState);
+    this._entry = undefined;
+    return true;
+  }
+}
+
+function noop(): void {}
+
+const NONE: SelectResult = Object.freeze({ index: -1, value: undefined, ok: false }) as SelectResult;
+
+/**
+ * select waits until one of `cases` can proceed, completes exactly that one, and resolves to
+ * `{ index, value, ok }`. Among cases ready at once the choice is uniformly random. A receive case
+ * on a closed channel is ready (with `ok: false`). While it waits, its task shows
+ * 'waiting: select' in dumps.
+ *
+ * @param cases Built by `ch.recvCase()` / `ch.sendCase(v)`; an `undefined` entry is disabled.
+ * @param options `ctx` bounds the wait; `default: true` makes select never wait.
+ * @throws (as a rejection) `ctx.err` when `ctx` is done first (at once if already done), with no
+ *   case completed; ChannelClosedError when a send case's channel is closed (or closes while the
+ *   select waits); TypeError for a case that is not one, a bad `ctx`, or when nothing is enabled
+ *   and neither `default` nor `ctx` is given (that select would wait forever).
+ * @example
+ * ```ts
+ * const r = await select([results.recvCase(), quit.recvCase()], { ctx });
+ * if (r.index === 1) return;
+ * ```
+ */
+export function select(cases: readonly SelectCase[], options: SelectOptions = {}): Promise<SelectResult> {
+  const ctx = options?.ctx;
+  const dflt = options?.default === true;
+  const n = cases.length;
+  let enabled = 0;
+  try {
+    if (!Array.isArray(cases)) throw new TypeError('select: cases must be an array');
+    checkOptionalCtx(ctx, 'select');
+    for (let i = 0; i < n; i++) {
+      const c = cases[i];
+      if (c === undefined) continue;
+      if (typeof c !== 'object' || c === null || (c._kind !== 'recv' && c._kind !== 'send')) {
+        throw new TypeError(`select: case ${i} is not built by recvCase()/sendCase() or undefined`);
+      }
+      enabled++;
+    }
+    if (enabled === 0 && !dflt && ctx === undefined) {
+      throw new TypeError('select: no enabled case, no default and no ctx: it would wait forever');
+    }
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const err = ctx?.err;
+  if (err !== undefined) return Promise.reject(err);
+
+  // Poll in a random order (Fisher–Yates over the enabled indices): uniform among ready cases.
+  const order = new Array<number>(enabled);
+  for (let i = 0, k = 0; i < n; i++) if (cases[i] !== undefined) order[k++] = i;
+  for (let k = enabled - 1; k > 0; k--) {
+    const j = Math.floor(Math.random() * (k + 1));
+    const t = order[k] as number;
+    order[k] = order[j] as number;
+    order[j] = t;
+  }
+  try {
+    for (let k = 0; k < enabled; k++) {
+      const i = order[k] as number;
+      const c = cases[i] as RecvCase<unknown> | SendCase<unknown>;
+      if (c._kind === 'recv') {
+        const r = c._ch.tryRecv();
+        if (r.ok || r.closed) return Promise.resolve({ index: i, value: r.value, ok: r.ok });
+      } else if (c._ch.trySend(c._value)) {
+        return Promise.resolve({ index: i, value: undefined, ok: true });
+      }
+    }
+  } catch (e) {
+    return Promise.reject(e); // a send case on a closed channel
+  }
+  if (dflt) return Promise.resolve(NONE);
+  return block(cases, n, ctx);
+}
+
+function block(cases: readonly SelectCase[], n: number, ctx: Context | undefined): Promise<SelectResult> {
+  const sel = new Selecting(n);
+  const p = new Promise<SelectResult>((resolve, reject) => {
+    sel._resolve = resolve;
+    sel._reject = reject;
+  });
+  const fail = (e: unknown): void => {
+    if (sel._finish()) sel._reject(e);
+  };
+  for (let i = 0; i < n; i++) {
+    const c = cases[i];
+    if (c === undefined) continue;
+    const ch = c._ch as Channel<unknown>;
+    sel._chans[i] = ch;
+    if (c._kind === 'recv') {
+      const r = new Receiver<unknown>(ctx);
+      r._resolve = () => {
+        if (sel._finish()) sel._resolve({ index: i, value: r._value, ok: r._ok });
+      };
+      r._reject = fail;
+      sel._nodes[i] = r;
+      ch._queueRecv(r);
+    } else {
+      const s = new Sender<unknown>(ctx, c._value);
+      s._resolve = () => {
+        if (sel._finish()) sel._resolve({ index: i, value: undefined, ok: true });
+      };
+      s._reject = fail;
+      sel._nodes[i] = s;
+      ch._queueSend(s);
+    }
+  }
+  const entry = waiterOf(ctx);
+  sel._entry = entry;
+  sel._prevState = enterWait(entry, 'select');
+  if (ctx !== undefined) {
+    // onDone may call back at once (a context that ended unseen); the select is fully queued by now.
+    const node = onDone(ctx, () => fail(ctx.err ?? new CanceledError()));
+    if (!sel._settled) sel._ctxNode = node;
+  }
+  return p;
+}
