@@ -75,17 +75,63 @@ const EMPTY_TRY: { value: undefined; ok: false; closed: false } = Object.freeze(
 /** The buffer is compacted once this many taken slots sit at its front (and they are half of it). */
 const COMPACT_AT = 1024;
 
+// --- fairness with the event loop ---------------------------------------------------------------
+//
+// A hand-off settles a promise, so the other side runs in a microtask: two tasks ping-ponging over
+// channels never return to the event loop, and timers, I/O and signals starve (Go's scheduler
+// preempts goroutines; we have only microtasks). So operations that complete without waiting are
+// counted per macrotask turn, and once YIELD_BUDGET of them have completed, the next send, recv or
+// select that would complete first waits for setImmediate (where timers and I/O get their turn).
+// One setImmediate, scheduled by the turn's first operation, ends the turn: never more than one
+// pending. An operation that waits is not deferred: waiting already yields to its partner.
+//
+// Rejected: yielding on a timer (setTimeout clamps to 1 ms, far too slow), or yielding every N
+// operations per channel (two channels ping-ponging each stay under a per-channel budget).
+
+/** Operations completed without waiting in one macrotask turn before the next one yields. */
+export const YIELD_BUDGET = 1024;
+
+/** Operations completed without waiting in this macrotask turn (0: no end-of-turn immediate pending). */
+let opsThisTurn = 0;
+
+function endTurn(): void {
+  opsThisTurn = 0;
+}
+
+/** Counts one operation completed without waiting. @internal */
+export function countOp(): void {
+  if (opsThisTurn++ === 0) setImmediate(endTurn);
+}
+
+/** Whether this turn's budget is spent, so an operation about to complete must yield first. @internal */
+export function mustYield(): boolean {
+  return opsThisTurn >= YIELD_BUDGET;
+}
+
+/** Resolves after timers and I/O had their turn. @internal */
+export function yieldTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /**
  * Channel passes values between tasks in send order, with Go's semantics. With `capacity` 0 (the
  * default) a `send` waits until a receiver takes the value; otherwise it waits only while
  * `capacity` values are buffered. Blocked senders and receivers are served first come, first
- * served. While one waits, its task shows 'waiting: chan send' or 'waiting: chan receive' in dumps.
+ * served. While one waits, its task shows 'waiting: chan send' or 'waiting: chan receive' in dumps,
+ * with the channel's name when it has one (`[waiting: chan receive on "results", oldest 5m]`).
  *
  * `close()` says no more values will come: buffered values still drain in order, then every
  * receive returns `{ value: undefined, ok: false }` at once, forever.
  *
  * Cost: a send or receive that does not wait allocates nothing but its result; one that waits
  * allocates its queue entry, its promise and one node on its context, dropped when it settles.
+ *
+ * Fairness with the event loop: hand-offs run in microtasks, so a tight ping-pong would never let
+ * timers or I/O run. After {@link YIELD_BUDGET} (1,024) operations completed without waiting in
+ * one macrotask turn, the next `send`, `recv` or `select` that would complete first waits for
+ * `setImmediate`. It costs one `setImmediate` per turn that uses channels (to end the turn) and
+ * one more per 1,024 operations in a busy turn; an operation that waits anyway is never deferred.
+ * `trySend`/`tryRecv` never wait, so a loop over them alone can still starve the event loop.
  *
  * @throws RangeError from the constructor when `capacity` is not a non-negative integer; TypeError
  *   when `name` is not a string.
@@ -154,8 +200,14 @@ export class Channel<T> {
     if (this._closed) return Promise.reject(new ChannelClosedError());
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
-    if (this._offer(value)) return RESOLVED;
-    return this._sendq.block(new Sender(ctx, value), 'chan send');
+    if (opsThisTurn >= YIELD_BUDGET && (this._recvq._length > 0 || this._buf.length - this._bh < this._cap)) {
+      return yieldTurn().then(() => this.send(value, ctx));
+    }
+    if (this._offer(value)) {
+      countOp();
+      return RESOLVED;
+    }
+    return this._sendq.block(new Sender(ctx, value), 'chan send', this.name);
   }
 
   /**
@@ -192,11 +244,16 @@ export class Channel<T> {
     }
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
+    if (opsThisTurn >= YIELD_BUDGET && (this._buf.length > this._bh || this._sendq._length > 0 || this._closed)) {
+      return yieldTurn().then(() => this.recv(ctx));
+    }
     const r = this.tryRecv();
-    if (r.ok) return Promise.resolve(r);
-    if (r.closed) return Promise.resolve(CLOSED);
+    if (r.ok || r.closed) {
+      countOp();
+      return Promise.resolve(r.ok ? r : CLOSED);
+    }
     const w = new Receiver<T>(ctx);
-    return this._recvq.block(w, 'chan receive').then(() => (w._ok ? { value: w._value as T, ok: true } : CLOSED));
+    return this._recvq.block(w, 'chan receive', this.name).then(() => (w._ok ? { value: w._value as T, ok: true } : CLOSED));
   }
 
   /**
@@ -278,6 +335,59 @@ export class Channel<T> {
     }
   }
 
+  /**
+   * range iterates over received values until the channel is closed and drained, like `for await`
+   * over the channel, bounded by `ctx`: the iteration rejects with `ctx.err` when `ctx` ends.
+   * Leaving early (`break`, `return`, a throw, or calling `return()` by hand while a receive is
+   * pending) ends it and leaves no waiter on the channel or the context.
+   *
+   * @throws TypeError when `ctx` is not a context; (from the iteration) `ctx.err`.
+   * @example
+   * ```ts
+   * for await (const s of submissions.range(ctx)) await store(ctx, s);
+   * ```
+   */
+  range(ctx?: Context): AsyncIterableIterator<T> {
+    checkOptionalCtx(ctx, 'Channel.range');
+    return new RangeIterator(this, ctx);
+  }
+
+  /**
+   * @internal A recv for {@link RangeIterator}: `it._pending` holds the queued receiver while it
+   * waits, and a retry after a yield gives up if the iterator was returned meanwhile.
+   */
+  _recvFor(it: RangeIterator<T>): Promise<RecvResult<T>> {
+    const ctx = it._ctx;
+    const err = ctx?.err;
+    if (err !== undefined) return Promise.reject(err);
+    if (opsThisTurn >= YIELD_BUDGET && (this._buf.length > this._bh || this._sendq._length > 0 || this._closed)) {
+      return yieldTurn().then(() => (it._done ? CLOSED : this._recvFor(it)));
+    }
+    const r = this.tryRecv();
+    if (r.ok || r.closed) {
+      countOp();
+      return Promise.resolve(r.ok ? r : CLOSED);
+    }
+    const w = new Receiver<T>(ctx);
+    it._pending = w;
+    return this._recvq.block(w, 'chan receive', this.name).then(
+      () => {
+        it._pending = null;
+        return w._ok ? { value: w._value as T, ok: true } : CLOSED;
+      },
+      (e: unknown) => {
+        it._pending = null;
+        if (e === RETURNED) return CLOSED;
+        throw e;
+      },
+    );
+  }
+
+  /** @internal Ends a pending receive of a returned iterator: its promise reports closed. */
+  _abandon(w: Receiver<T>): void {
+    this._recvq.fail(w, RETURNED);
+  }
+
   /** Hands `value` to the oldest live receiver or the buffer; false when neither can take it. */
   private _offer(value: T): boolean {
     const q = this._recvq;
@@ -357,5 +467,58 @@ export class Channel<T> {
   /** @internal Test hook: waiters queued right now. */
   get _waiting(): { senders: number; receivers: number } {
     return { senders: this._sendq._length, receivers: this._recvq._length };
+  }
+}
+
+/** The reason a returned iterator's pending receive is failed with; never seen outside. */
+const RETURNED: unique symbol = Symbol('returned');
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * What {@link Channel.range} returns. Like `for await`, callers must not overlap `next()` calls:
+ * `return()` cancels only the latest pending receive.
+ * @internal
+ */
+export class RangeIterator<T> implements AsyncIterableIterator<T> {
+  readonly _ch: Channel<T>;
+  readonly _ctx: Context | undefined;
+  /** Set by the end of the channel, an error, or return(): no receive starts after it. */
+  _done = false;
+  /** The receive waiting right now, failed by return(). */
+  _pending: Receiver<T> | null = null;
+
+  constructor(ch: Channel<T>, ctx: Context | undefined) {
+    this._ch = ch;
+    this._ctx = ctx;
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this._done) return Promise.resolve(DONE);
+    return this._ch._recvFor(this).then(
+      (r) => {
+        if (r.ok) return { value: r.value, done: false };
+        this._done = true;
+        return DONE;
+      },
+      (e: unknown) => {
+        this._done = true;
+        throw e;
+      },
+    );
+  }
+
+  return(): Promise<IteratorResult<T, undefined>> {
+    this._done = true;
+    const w = this._pending;
+    if (w !== null) {
+      this._pending = null;
+      this._ch._abandon(w);
+    }
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }

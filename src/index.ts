@@ -40,5 +40,5 @@ export { Semaphore } from './semaphore.js';
 export { Once } from './once.js';
 export { Stopper } from './stopper.js';
 export { sleep, timeout, every, type EveryOptions, type EveryTask } from './timers.js';
-export { Channel, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
+export { Channel, YIELD_BUDGET, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
 export { select, type SelectCase, type SelectOptions, type SelectResult } from './select.js';

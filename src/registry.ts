@@ -64,6 +64,13 @@ export abstract class Entry {
   _rnext: Entry | null = null;
   /** Bit flags; bit 0 (LIVE) is the registry's, the rest belong to the subclass. */
   _flags = 0;
+  /**
+   * What a wait names (a channel's name, '' for none), valid only while `_state` is still
+   * `_onState`: waits that name nothing (sleep, semaphore) leave both alone, so when one of them
+   * ends and hands back an outer channel wait's state, that wait's name shows again.
+   */
+  _on = '';
+  _onState: string | undefined = undefined;
 
   constructor(name: string, labels: Labels | undefined, owner: Entry | undefined, state: string) {
     this.id = nextId++;
@@ -180,31 +187,48 @@ const WAIT_UNIT = 1 << WAIT_SHIFT;
 /**
  * Marks `entry` as blocked on `what` and returns what to hand back to {@link leaveWait}. A task
  * can be inside several waits at once (Promise.all over a sleep and a semaphore): the state shows
- * the latest one still in progress, and 'running' once none is.
+ * the latest one still in progress, and 'running' once none is. `on` names what it waits on (a
+ * channel's name, '' for none) for dumps; a caller that passes it reads {@link waitingOn} first
+ * and hands that back to leaveWait.
  * @internal
  */
-export function enterWait(entry: Entry | undefined, what: string): string | undefined {
+export function enterWait(entry: Entry | undefined, what: string, on?: string): string | undefined {
   if (entry === undefined) return undefined;
   const prev = entry._state;
   entry._flags += WAIT_UNIT;
   entry._state = waitingState(what);
+  if (on !== undefined) {
+    entry._on = on;
+    entry._onState = entry._state;
+  }
   entry._since = now();
   return prev;
 }
 
-/** @internal */
-export function leaveWait(entry: Entry | undefined, prev: string | undefined, what?: string): void {
+/** What `entry`'s current state names ('' for nothing). @internal */
+export function waitingOn(entry: Entry): string {
+  return entry._onState === entry._state ? entry._on : '';
+}
+
+/** `prevOn` is {@link waitingOn} read before the matching {@link enterWait}, if it passed `on`. @internal */
+export function leaveWait(entry: Entry | undefined, prev: string | undefined, what?: string, prevOn?: string): void {
   if (entry === undefined || prev === undefined) return;
   entry._flags -= WAIT_UNIT;
   // A finished task keeps its final state, even if one of its waits ends after it.
   if (!entry._state.startsWith('waiting: ')) return;
   if (entry._flags >>> WAIT_SHIFT === 0) {
     entry._state = 'running';
+    entry._on = '';
+    entry._onState = undefined;
     entry._since = now();
   } else if (prev.startsWith('waiting: ') && (what === undefined || entry._state === waitingState(what))) {
     // Still inside an earlier wait. Hand the state back to it only if ours is the one showing;
     // if a later wait set the state, that wait is still in progress and keeps it.
     entry._state = prev;
+    if (prevOn !== undefined) {
+      entry._on = prevOn;
+      entry._onState = prev;
+    }
     entry._since = now();
   }
 }
@@ -218,6 +242,11 @@ export interface EntryInfo {
   name: string;
   labels: Record<string, string>;
   state: string;
+  /**
+   * What a waiting task waits on, when that has a name: the channel's name for 'waiting: chan
+   * receive' / 'chan send', the names of the named channels for 'waiting: select'.
+   */
+  waitingOn?: string;
   /** Epoch milliseconds when the entry entered its current state. */
   since: number;
   /** Epoch milliseconds when the entry was created. */
@@ -238,7 +267,7 @@ export interface Snapshot {
 
 /** @internal */
 export function entryInfo(e: Entry): EntryInfo {
-  return {
+  const info: EntryInfo = {
     id: e.id,
     kind: e.kind,
     name: e._name,
@@ -249,6 +278,9 @@ export function entryInfo(e: Entry): EntryInfo {
     parentId: e._owner?.id,
     spawnSite: formatSite(e),
   };
+  const on = waitingOn(e);
+  if (on !== '') info.waitingOn = on;
+  return info;
 }
 
 /**
@@ -291,13 +323,20 @@ export function formatAge(ms: number): string {
  *
  * 2 tasks "his-sync" [waiting: sleep, oldest 5m12s]
  *     at syncLoop (file:///srv/app/sync.js:12:5)
+ *
+ * 1 task "validate" [waiting: chan receive on "terminology-results", oldest 5m]
+ *     at validate (file:///srv/app/validate.js:40:9)
  * ```
+ *
+ * A task blocked on a named channel shows the name (`on "..."`); a select shows the names of its
+ * named channels.
  */
 export function dumpTasks(): string {
   const at = now();
   interface Bucket {
     name: string;
     state: string;
+    on: string;
     site: string | undefined;
     count: number;
     oldest: number;
@@ -308,10 +347,11 @@ export function dumpTasks(): string {
     if (e.kind !== 'task') continue;
     tasks++;
     const site = formatSite(e);
-    const key = `${e._name}\u0000${e._state}\u0000${site ?? ''}`;
+    const on = waitingOn(e);
+    const key = `${e._name}\u0000${e._state}\u0000${on}\u0000${site ?? ''}`;
     let b = buckets.get(key);
     if (b === undefined) {
-      b = { name: e._name, state: e._state, site, count: 0, oldest: at };
+      b = { name: e._name, state: e._state, on, site, count: 0, oldest: at };
       buckets.set(key, b);
     }
     b.count++;
@@ -321,7 +361,7 @@ export function dumpTasks(): string {
   const lines = [`corral: ${tasks} task${tasks === 1 ? '' : 's'} in ${liveGroups} group${liveGroups === 1 ? '' : 's'}`];
   for (const b of sorted) {
     lines.push('');
-    lines.push(`${b.count} task${b.count === 1 ? '' : 's'} "${b.name}" [${b.state}, oldest ${formatAge(at - b.oldest)}]`);
+    lines.push(`${b.count} task${b.count === 1 ? '' : 's'} "${b.name}" [${b.state}${b.on === '' ? '' : ` on ${JSON.stringify(b.on)}`}, oldest ${formatAge(at - b.oldest)}]`);
     if (b.site === undefined) lines.push('    (spawn site not captured; configure({ spawnSites: "always" }))');
     else for (const f of b.site.split('\n')) lines.push(`    ${f}`);
   }

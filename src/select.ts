@@ -17,10 +17,10 @@
  */
 import { offDone, onDone, type Context, type Link } from './context.js';
 import { CanceledError } from './errors.js';
-import { enterWait, leaveWait, type Entry } from './registry.js';
+import { enterWait, leaveWait, waitingOn, type Entry } from './registry.js';
 import { waiterOf } from './wait.js';
 import { checkOptionalCtx } from './waitqueue.js';
-import { Receiver, Sender, type Channel, type RecvCase, type SendCase } from './channel.js';
+import { Receiver, Sender, countOp, mustYield, yieldTurn, type Channel, type RecvCase, type SendCase } from './channel.js';
 
 /** One case of a {@link select}; `undefined` is a disabled case that never fires (Go's nil channel). */
 export type SelectCase = RecvCase<any> | SendCase<any> | undefined;
@@ -55,6 +55,7 @@ class Selecting {
   _reject: (e: unknown) => void = noop;
   _entry: Entry | undefined = undefined;
   _prevState: string | undefined = undefined;
+  _prevOn: string | undefined = undefined;
   _ctxNode: Link | undefined = undefined;
 
   constructor(n: number) {
@@ -75,13 +76,32 @@ class Selecting {
       this._ctxNode = undefined;
       offDone(ctxNode);
     }
-    leaveWait(this._entry, this._prevState);
+    leaveWait(this._entry, this._prevState, undefined, this._prevOn);
     this._entry = undefined;
     return true;
   }
 }
 
 function noop(): void {}
+
+/** At most this many channel names are listed for a waiting select; the rest are counted. */
+const MAX_NAMES = 3;
+
+/**
+ * The distinct names of a select's named channels for dumps ("results, quit", "a, b, c, +2 more"),
+ * or '' when none is named. Built only when a select blocks inside a task.
+ */
+function namesOf(chans: ReadonlyArray<Channel<unknown> | undefined>): string {
+  let names: string[] | undefined;
+  for (const ch of chans) {
+    if (ch === undefined || ch.name === '') continue;
+    if (names === undefined) names = [ch.name];
+    else if (!names.includes(ch.name)) names.push(ch.name);
+  }
+  if (names === undefined) return '';
+  if (names.length <= MAX_NAMES) return names.join(', ');
+  return `${names.slice(0, MAX_NAMES).join(', ')}, +${names.length - MAX_NAMES} more`;
+}
 
 const NONE: SelectResult = Object.freeze({ index: -1, value: undefined, ok: false }) as SelectResult;
 
@@ -127,6 +147,9 @@ export function select(cases: readonly SelectCase[], options: SelectOptions = {}
   }
   const err = ctx?.err;
   if (err !== undefined) return Promise.reject(err);
+  // The event loop's turn (see YIELD_BUDGET in channel.ts). Deferred whether or not a case is
+  // ready: peeking every case costs more than a select that would have blocked waiting one turn.
+  if (mustYield()) return yieldTurn().then(() => select(cases, options));
 
   // Poll in a random order (Fisher–Yates over the enabled indices): uniform among ready cases.
   const order = new Array<number>(enabled);
@@ -143,15 +166,22 @@ export function select(cases: readonly SelectCase[], options: SelectOptions = {}
       const c = cases[i] as RecvCase<unknown> | SendCase<unknown>;
       if (c._kind === 'recv') {
         const r = c._ch.tryRecv();
-        if (r.ok || r.closed) return Promise.resolve({ index: i, value: r.value, ok: r.ok });
+        if (r.ok || r.closed) {
+          countOp();
+          return Promise.resolve({ index: i, value: r.value, ok: r.ok });
+        }
       } else if (c._ch.trySend(c._value)) {
+        countOp();
         return Promise.resolve({ index: i, value: undefined, ok: true });
       }
     }
   } catch (e) {
     return Promise.reject(e); // a send case on a closed channel
   }
-  if (dflt) return Promise.resolve(NONE);
+  if (dflt) {
+    countOp(); // a polling loop over select-with-default must not starve the event loop either
+    return Promise.resolve(NONE);
+  }
   return block(cases, n, ctx);
 }
 
@@ -189,7 +219,8 @@ function block(cases: readonly SelectCase[], n: number, ctx: Context | undefined
   }
   const entry = waiterOf(ctx);
   sel._entry = entry;
-  sel._prevState = enterWait(entry, 'select');
+  if (entry !== undefined) sel._prevOn = waitingOn(entry);
+  sel._prevState = enterWait(entry, 'select', entry === undefined ? undefined : namesOf(sel._chans));
   if (ctx !== undefined) {
     // onDone may call back at once (a context that ended unseen); the select is fully queued by now.
     const node = onDone(ctx, () => fail(ctx.err ?? new CanceledError()));

@@ -12,7 +12,7 @@
  */
 import { offDone, onDone, type Context, type Link } from './context.js';
 import { CanceledError } from './errors.js';
-import { enterWait, leaveWait, type Entry } from './registry.js';
+import { enterWait, leaveWait, waitingOn, type Entry } from './registry.js';
 import { waiterOf } from './wait.js';
 
 /**
@@ -30,6 +30,8 @@ export class Waiter {
   /** The task shown as waiting, and the state to give it back. */
   _entry: Entry | undefined = undefined;
   _prevState: string | undefined = undefined;
+  /** What the task's state named before this wait, given back with the state; undefined if `on` was not passed. */
+  _prevOn: string | undefined = undefined;
   /** The node on `_ctx` while queued. */
   _node: Link | undefined = undefined;
 
@@ -58,9 +60,10 @@ export class WaitQueue<W extends Waiter> {
 
   /**
    * Queues `w` and returns the promise its wake settles. The caller has checked that `w._ctx` is
-   * not done; if it ends meanwhile anyway, the promise rejects with its error.
+   * not done; if it ends meanwhile anyway, the promise rejects with its error. `on` names what
+   * the wait is on (a channel's name), shown in dumps.
    */
-  block(w: W, what: string): Promise<void> {
+  block(w: W, what: string, on?: string): Promise<void> {
     const p = new Promise<void>((resolve, reject) => {
       w._resolve = resolve;
       w._reject = reject;
@@ -68,7 +71,8 @@ export class WaitQueue<W extends Waiter> {
     this._push(w);
     const entry = waiterOf(w._ctx);
     w._entry = entry;
-    w._prevState = enterWait(entry, what);
+    if (entry !== undefined && on !== undefined) w._prevOn = waitingOn(entry);
+    w._prevState = enterWait(entry, what, on);
     // onDone may call back at once (a context that ended unseen, like an aborted source signal);
     // _cancelled copes because the waiter is fully queued by now.
     if (w._ctx !== undefined) {
@@ -147,7 +151,7 @@ function unhook(w: Waiter): void {
     w._node = undefined;
     offDone(node);
   }
-  leaveWait(w._entry, w._prevState);
+  leaveWait(w._entry, w._prevState, undefined, w._prevOn);
   w._entry = undefined;
 }
 

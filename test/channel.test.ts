@@ -5,7 +5,10 @@ import { background, fromSignal, withCancel, withTimeout, type Context } from '.
 import { CanceledError, ChannelClosedError, DeadlineExceededError } from '../src/errors.js';
 import { Group } from '../src/group.js';
 import { go } from '../src/go.js';
-import { Channel } from '../src/channel.js';
+import { Channel, YIELD_BUDGET } from '../src/channel.js';
+import { select } from '../src/select.js';
+import { snapshot } from '../src/registry.js';
+import { inspectContext } from '../src/context.js';
 import { mulberry32 } from './helpers/random.js';
 import { hanging, ticks, track, turn } from './helpers/schedule.js';
 
@@ -409,6 +412,86 @@ describe('Channel: for await', () => {
   });
 });
 
+describe('Channel: range(ctx)', () => {
+  test('iterates in order and ends when the channel is closed and drained', async () => {
+    const ch = new Channel<number>(2);
+    const { ctx, cancel } = withCancel(background());
+    const got: number[] = [];
+    const done = (async () => {
+      for await (const v of ch.range(ctx)) got.push(v);
+    })();
+    for (let i = 0; i < 5; i++) await ch.send(i);
+    ch.close();
+    await done;
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+    assert.equal(hanging(ctx), 0, 'nothing left on the context');
+    cancel();
+  });
+
+  test('rejects with ctx.err when the context ends while it waits, leaving no waiter', async () => {
+    const ch = new Channel<number>();
+    const { ctx, cancel } = withCancel(background());
+    const got: number[] = [];
+    const done = (async () => {
+      for await (const v of ch.range(ctx)) got.push(v);
+    })();
+    await ch.send(1);
+    await turn();
+    cancel(new Error('shutdown'));
+    await assert.rejects(done, (e: unknown) => e === ctx.err && e instanceof CanceledError);
+    assert.deepEqual(got, [1]);
+    assert.deepEqual(ch._waiting, { senders: 0, receivers: 0 });
+    assert.equal(ch.trySend(2), false, 'no receiver is left to take a value');
+  });
+
+  test('with a context already done, the first step rejects at once', async () => {
+    const ch = new Channel<number>(1);
+    await ch.send(1);
+    const { ctx, cancel } = withCancel(background());
+    cancel();
+    await assert.rejects(ch.range(ctx).next(), CanceledError);
+    assert.equal(ch.length, 1, 'nothing was taken');
+  });
+
+  test('breaking out early leaves no waiter and loses no value', async () => {
+    const ch = new Channel<number>(4);
+    const { ctx, cancel } = withCancel(background());
+    for (let i = 0; i < 4; i++) await ch.send(i);
+    for await (const v of ch.range(ctx)) if (v === 1) break;
+    assert.deepEqual(ch._waiting, { senders: 0, receivers: 0 });
+    assert.equal(hanging(ctx), 0);
+    assert.deepEqual(await ch.recv(), { value: 2, ok: true }, 'the next value is still there');
+    cancel();
+  });
+
+  test('return() while a receive is pending cancels it: the next() ends, no value is taken', async () => {
+    const ch = new Channel<number>();
+    const { ctx, cancel } = withCancel(background());
+    const it = ch.range(ctx);
+    const pending = it.next();
+    await turn();
+    assert.deepEqual(ch._waiting, { senders: 0, receivers: 1 });
+    assert.equal(hanging(ctx), 1);
+    assert.deepEqual(await it.return?.(), { value: undefined, done: true });
+    assert.deepEqual(await pending, { value: undefined, done: true });
+    assert.deepEqual(ch._waiting, { senders: 0, receivers: 0 });
+    assert.equal(hanging(ctx), 0, 'nothing left on the context');
+    assert.equal(ch.trySend(9), false, 'the abandoned receive takes nothing');
+    assert.deepEqual(await it.next(), { value: undefined, done: true }, 'a returned iterator stays done');
+    cancel();
+  });
+
+  test('works without a context and refuses a non-context', async () => {
+    const ch = new Channel<number>(1);
+    await ch.send(7);
+    ch.close();
+    const got: number[] = [];
+    for await (const v of ch.range()) got.push(v);
+    assert.deepEqual(got, [7]);
+    assert.throws(() => ch.range({} as Context), TypeError);
+  });
+});
+
 describe('Channel: the registry', () => {
   test('a task blocked in recv shows "waiting: chan receive", then "running"', async () => {
     const ch = new Channel<number>();
@@ -444,6 +527,79 @@ describe('Channel: the registry', () => {
     assert.equal(task.state, 'waiting: chan receive');
     ch.close();
     await task;
+  });
+});
+
+describe('Channel: fairness with the event loop', () => {
+  // Without the yielding policy these loops never leave the microtask queue: the timer never
+  // fires and the bound below turns the hang into a failure.
+  const BOUND = 200 * YIELD_BUDGET;
+
+  test('a tight ping-pong over unbuffered channels lets a setTimeout(0) fire and cancel it', async () => {
+    const ping = new Channel<number>();
+    const pong = new Channel<number>();
+    const { ctx, cancel } = withCancel(background());
+    let messages = 0;
+    let fired = false;
+    setTimeout(() => {
+      fired = true;
+      cancel();
+    }, 0);
+    const g = new Group(ctx);
+    const loop = async (c: Context, rx: Channel<number>, tx: Channel<number>, first: boolean): Promise<void> => {
+      if (first) await tx.send(0, c);
+      for (;;) {
+        const { value } = await rx.recv(c);
+        if (++messages > BOUND) throw new Error(`starved: ${messages} messages and the timer has not fired`);
+        await tx.send((value as number) + 1, c);
+      }
+    };
+    g.go((c) => loop(c, pong, ping, true));
+    g.go((c) => loop(c, ping, pong, false));
+    await assert.rejects(g.wait(), CanceledError);
+    assert.ok(fired, 'the timer fired');
+    assert.ok(messages > 0 && messages <= BOUND, `the ping-pong ran until the timer (${messages} messages)`);
+    assert.deepEqual(ping._waiting, { senders: 0, receivers: 0 });
+    assert.deepEqual(pong._waiting, { senders: 0, receivers: 0 });
+  });
+
+  test('a ping-pong over select and a buffered receive loop let timers run too', async () => {
+    const a = new Channel<number>();
+    const b = new Channel<number>(4);
+    const { ctx, cancel } = withCancel(background());
+    let rounds = 0;
+    setTimeout(() => cancel(), 0);
+    const g = new Group(ctx);
+    g.go(async (c) => {
+      for (;;) {
+        await select([a.sendCase(1)], { ctx: c });
+        if (++rounds > BOUND) throw new Error('starved');
+      }
+    });
+    g.go(async (c) => {
+      for (;;) await select([a.recvCase()], { ctx: c });
+    });
+    g.go(async (c) => {
+      for (;;) {
+        await b.send(1, c);
+        await b.recv(c);
+        if (++rounds > BOUND) throw new Error('starved');
+      }
+    });
+    await assert.rejects(g.wait(), CanceledError);
+    assert.ok(rounds <= BOUND, `stopped by the timer after ${rounds} rounds`);
+  });
+
+  test('operations within the budget complete without waiting for the event loop', async () => {
+    await new Promise((r) => setImmediate(r)); // a fresh turn
+    const ch = new Channel<number>(YIELD_BUDGET);
+    let immediate = false;
+    setImmediate(() => (immediate = true));
+    for (let i = 0; i < YIELD_BUDGET / 2; i++) await ch.send(i);
+    for (let i = 0; i < YIELD_BUDGET / 2; i++) await ch.recv();
+    assert.equal(immediate, false, 'no yield below the budget');
+    await ch.send(0);
+    assert.equal(immediate, true, 'past the budget, the next operation waited for setImmediate');
   });
 });
 
@@ -493,6 +649,50 @@ describe('Channel: classic programs', () => {
     await Promise.all(consumers);
     assert.equal(counts.size, 1000);
     for (const [v, n] of counts) assert.equal(n, 4, `value ${v} delivered 4 times`);
+  });
+});
+
+describe('Channel: pipeline', () => {
+  test('a generator → square → sink pipeline stopped by its ctx leaves no task and no waiter', async () => {
+    const { ctx, cancel } = withCancel(background());
+    const g = new Group(ctx, { name: 'pipeline' });
+    const nums = new Channel<number>(0, { name: 'nums' });
+    const squares = new Channel<number>(0, { name: 'squares' });
+    const seen: number[] = [];
+    g.go(
+      async (c) => {
+        for (let i = 0; ; i++) await nums.send(i, c);
+      },
+      { name: 'generator' },
+    );
+    g.go(
+      async (c) => {
+        for await (const n of nums.range(c)) await squares.send(n * n, c);
+      },
+      { name: 'square' },
+    );
+    g.go(
+      async (c) => {
+        for await (const sq of squares.range(c)) seen.push(sq);
+      },
+      { name: 'sink' },
+    );
+    while (seen.length < 100) await turn();
+    const ids = snapshot().tasks.filter((t) => ['generator', 'square', 'sink'].includes(t.name));
+    assert.equal(ids.length, 3, 'the three stages run');
+    cancel();
+    await assert.rejects(g.wait(), CanceledError);
+    assert.deepEqual(
+      seen.slice(0, 100),
+      Array.from({ length: 100 }, (_, i) => i * i),
+      'squares arrive in order, none lost or duplicated',
+    );
+    const left = snapshot().tasks.filter((t) => ids.some((x) => x.id === t.id));
+    assert.deepEqual(left, [], 'no task left in the registry');
+    assert.deepEqual(nums._waiting, { senders: 0, receivers: 0 });
+    assert.deepEqual(squares._waiting, { senders: 0, receivers: 0 });
+    assert.equal(inspectContext(ctx)?.children, 0, 'nothing left on the pipeline context');
+    assert.equal(inspectContext(g.ctx)?.children, 0, "nothing left on the group's context");
   });
 });
 

@@ -7,6 +7,9 @@ import { Semaphore } from '../src/semaphore.js';
 import { WaitGroup } from '../src/waitgroup.js';
 import { config } from '../src/config.js';
 import { dumpTasks, formatAge, liveCounts, snapshot } from '../src/registry.js';
+import { Channel } from '../src/channel.js';
+import { select } from '../src/select.js';
+import { sleep } from '../src/timers.js';
 import { collectGarbage } from './helpers/gc.js';
 
 const saved = { ...config };
@@ -190,6 +193,115 @@ describe('dumpTasks', () => {
     hold.open();
     await g.wait();
     assert.deepEqual(liveCounts(), before);
+  });
+});
+
+describe('what a task waits on', () => {
+  const infoOf = (id: number): ReturnType<typeof snapshot>['tasks'][number] | undefined =>
+    snapshot().tasks.find((t) => t.id === id);
+  const lineOf = (name: string): string | undefined => dumpTasks().split('\n').find((l) => l.includes(`"${name}" [`));
+
+  test('a task blocked on a named channel shows its name in the snapshot and the dump, then forgets it', async () => {
+    const ch = new Channel<number>(0, { name: 'terminology-results' });
+    const g = new Group(background());
+    const rx = g.go((ctx) => ch.recv(ctx), { name: 'validate' });
+    assert.equal(rx.state, 'waiting: chan receive', 'the state itself is unchanged');
+    assert.equal(infoOf(rx.id)?.waitingOn, 'terminology-results');
+    assert.match(lineOf('validate') ?? '', /^1 task "validate" \[waiting: chan receive on "terminology-results", oldest \d+ms\]$/);
+    await ch.send(1);
+    await rx;
+    const tx = g.go((ctx) => ch.send(2, ctx), { name: 'producer' });
+    assert.equal(infoOf(tx.id)?.waitingOn, 'terminology-results');
+    assert.match(lineOf('producer') ?? '', /\[waiting: chan send on "terminology-results", oldest /);
+    const hold = gate();
+    const after = g.go(
+      async (ctx) => {
+        await ch.recv(ctx);
+        await hold.promise;
+      },
+      { name: 'after' },
+    );
+    await tx;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(after.state, 'running');
+    assert.equal(infoOf(after.id)?.waitingOn, undefined, 'a task that stopped waiting names nothing');
+    assert.ok(!('waitingOn' in (infoOf(after.id) ?? {})), 'the field is absent, not undefined');
+    hold.open();
+    await g.wait();
+  });
+
+  test('an unnamed channel adds nothing to the state line', async () => {
+    const ch = new Channel<number>();
+    const g = new Group(background());
+    const rx = g.go((ctx) => ch.recv(ctx), { name: 'anon-reader' });
+    assert.equal(infoOf(rx.id)?.waitingOn, undefined);
+    assert.match(lineOf('anon-reader') ?? '', /^1 task "anon-reader" \[waiting: chan receive, oldest /);
+    ch.close();
+    await g.wait();
+  });
+
+  test('tasks waiting on different channels are counted apart in the dump', async () => {
+    const a = new Channel<number>(0, { name: 'a' });
+    const b = new Channel<number>(0, { name: 'b' });
+    const g = new Group(background());
+    for (let i = 0; i < 2; i++) g.go((ctx) => a.recv(ctx), { name: 'reader' });
+    g.go((ctx) => b.recv(ctx), { name: 'reader' });
+    const lines = dumpTasks().split('\n');
+    assert.ok(lines.some((l) => l.startsWith('2 tasks "reader" [waiting: chan receive on "a", ')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('1 task "reader" [waiting: chan receive on "b", ')), lines.join('\n'));
+    a.close();
+    b.close();
+    await g.wait();
+  });
+
+  test('a task blocked in select names its named channels, a few at most', async () => {
+    const named = ['results', 'quit', 'errors', 'ticks', 'audit'].map((name) => new Channel<number>(0, { name }));
+    const anon = new Channel<number>();
+    const g = new Group(background());
+    const two = g.go((ctx) => select([named[0]?.recvCase(), anon.recvCase(), named[1]?.recvCase(), named[0]?.recvCase()], { ctx }), {
+      name: 'two',
+    });
+    const many = g.go((ctx) => select(named.map((c) => c.recvCase()), { ctx }), { name: 'many' });
+    const none = g.go((ctx) => select([anon.recvCase()], { ctx }), { name: 'none' });
+    assert.equal(two.state, 'waiting: select');
+    assert.equal(infoOf(two.id)?.waitingOn, 'results, quit');
+    assert.match(lineOf('two') ?? '', /\[waiting: select on "results, quit", oldest /);
+    assert.equal(infoOf(many.id)?.waitingOn, 'results, quit, errors, +2 more');
+    assert.equal(infoOf(none.id)?.waitingOn, undefined);
+    assert.match(lineOf('none') ?? '', /\[waiting: select, oldest /);
+    g.cancel();
+    await assert.rejects(g.wait());
+    assert.equal(snapshot().tasks.filter((t) => t.waitingOn !== undefined).length, 0, 'no task names a channel any more');
+  });
+
+  test('an inner wait that ends hands the channel name back with the outer state', async () => {
+    const ch = new Channel<number>(0, { name: 'inbox' });
+    const g = new Group(background());
+    const task = g.go(async (ctx) => {
+      await Promise.all([ch.recv(ctx), sleep(ctx, 1)]);
+    });
+    assert.equal(task.state, 'waiting: sleep');
+    assert.equal(infoOf(task.id)?.waitingOn, undefined, 'a sleep names nothing');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(task.state, 'waiting: chan receive');
+    assert.equal(infoOf(task.id)?.waitingOn, 'inbox');
+    await ch.send(1);
+    await g.wait();
+  });
+
+  test('an inner channel wait that ends hands back the outer channel name, not its own', async () => {
+    const a = new Channel<number>(0, { name: 'a' });
+    const b = new Channel<number>(0, { name: 'b' });
+    const g = new Group(background());
+    const task = g.go(async (ctx) => {
+      await Promise.all([a.recv(ctx), b.recv(ctx)]);
+    });
+    assert.equal(infoOf(task.id)?.waitingOn, 'b');
+    await b.send(1);
+    assert.equal(task.state, 'waiting: chan receive');
+    assert.equal(infoOf(task.id)?.waitingOn, 'a');
+    await a.send(1);
+    await g.wait();
   });
 });
 
