@@ -56,6 +56,9 @@ export interface SendCase<T> {
 export class Receiver<T> extends Waiter {
   _value: T | undefined = undefined;
   _ok = false;
+  override _result(): RecvResult<T> {
+    return this._ok ? { value: this._value as T, ok: true } : CLOSED;
+  }
 }
 
 /** A blocked sender and the value it offers (also a select's send case). @internal */
@@ -73,7 +76,6 @@ const CLOSED_TRY: { value: undefined; ok: false; closed: true } = Object.freeze(
 const EMPTY_TRY: { value: undefined; ok: false; closed: false } = Object.freeze({ value: undefined, ok: false, closed: false });
 
 /** The buffer is compacted once this many taken slots sit at its front (and they are half of it). */
-const COMPACT_AT = 1024;
 
 // --- fairness with the event loop ---------------------------------------------------------------
 //
@@ -147,9 +149,14 @@ export class Channel<T> {
   /** The name given at construction, for diagnostics. */
   readonly name: string;
   private readonly _cap: number;
-  /** Buffered values live in `_buf[_bh..]`; slots before `_bh` are taken (and cleared). */
-  private _buf: T[] = [];
-  private _bh = 0;
+  /**
+   * Buffered values: a ring of power-of-two size (grown by doubling, never past what `capacity`
+   * needs), `_rn` values from `_rh` on. A ring rather than an array with a moving head: emptying or
+   * compacting an array (`length = 0`, `splice`) showed as 8–12% of a buffered stream's profile.
+   */
+  private _ring: (T | undefined)[] = [];
+  private _rh = 0;
+  private _rn = 0;
   private _closed = false;
   private readonly _recvq = new WaitQueue<Receiver<T>>();
   private readonly _sendq = new WaitQueue<Sender<T>>();
@@ -171,7 +178,7 @@ export class Channel<T> {
 
   /** Values buffered right now (always 0 for an unbuffered channel). */
   get length(): number {
-    return this._buf.length - this._bh;
+    return this._rn;
   }
 
   /** Whether {@link close} was called. Buffered values may still be waiting to be received. */
@@ -200,7 +207,7 @@ export class Channel<T> {
     if (this._closed) return Promise.reject(new ChannelClosedError());
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
-    if (opsThisTurn >= YIELD_BUDGET && (this._recvq._length > 0 || this._buf.length - this._bh < this._cap)) {
+    if (opsThisTurn >= YIELD_BUDGET && (this._recvq._length > 0 || this._rn < this._cap)) {
       return yieldTurn().then(() => this.send(value, ctx));
     }
     if (this._offer(value)) {
@@ -244,7 +251,7 @@ export class Channel<T> {
     }
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
-    if (opsThisTurn >= YIELD_BUDGET && (this._buf.length > this._bh || this._sendq._length > 0 || this._closed)) {
+    if (opsThisTurn >= YIELD_BUDGET && (this._rn > 0 || this._sendq._length > 0 || this._closed)) {
       return yieldTurn().then(() => this.recv(ctx));
     }
     const r = this.tryRecv();
@@ -253,7 +260,7 @@ export class Channel<T> {
       return Promise.resolve(r.ok ? r : CLOSED);
     }
     const w = new Receiver<T>(ctx);
-    return this._recvq.block(w, 'chan receive', this.name).then(() => (w._ok ? { value: w._value as T, ok: true } : CLOSED));
+    return this._recvq.block<RecvResult<T>>(w, 'chan receive', this.name);
   }
 
   /**
@@ -268,23 +275,13 @@ export class Channel<T> {
    * ```
    */
   tryRecv(): TryRecvResult<T> {
-    const buf = this._buf;
-    if (buf.length > this._bh) {
-      const value = buf[this._bh] as T;
-      buf[this._bh] = undefined as T; // let the value be collected
-      this._bh++;
+    if (this._rn > 0) {
+      const value = this._shift();
       // A slot freed: the oldest waiting sender moves its value in behind the others.
       const s = this._nextSender();
       if (s !== null) {
-        buf.push(s._value);
+        this._push(s._value);
         this._sendq.wake(s);
-      }
-      if (this._bh === buf.length) {
-        buf.length = 0;
-        this._bh = 0;
-      } else if (this._bh >= COMPACT_AT && this._bh * 2 >= buf.length) {
-        buf.splice(0, this._bh);
-        this._bh = 0;
       }
       return { value, ok: true };
     }
@@ -360,7 +357,7 @@ export class Channel<T> {
     const ctx = it._ctx;
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
-    if (opsThisTurn >= YIELD_BUDGET && (this._buf.length > this._bh || this._sendq._length > 0 || this._closed)) {
+    if (opsThisTurn >= YIELD_BUDGET && (this._rn > 0 || this._sendq._length > 0 || this._closed)) {
       return yieldTurn().then(() => (it._done ? CLOSED : this._recvFor(it)));
     }
     const r = this.tryRecv();
@@ -404,11 +401,32 @@ export class Channel<T> {
       q.wake(r);
       return true;
     }
-    if (this._buf.length - this._bh < this._cap) {
-      this._buf.push(value);
+    if (this._rn < this._cap) {
+      this._push(value);
       return true;
     }
     return false;
+  }
+
+  private _push(value: T): void {
+    let ring = this._ring;
+    if (this._rn === ring.length) {
+      const grown = new Array<T | undefined>(Math.max(4, ring.length * 2));
+      for (let i = 0; i < this._rn; i++) grown[i] = ring[(this._rh + i) & (ring.length - 1)];
+      this._ring = ring = grown;
+      this._rh = 0;
+    }
+    ring[(this._rh + this._rn) & (ring.length - 1)] = value;
+    this._rn++;
+  }
+
+  private _shift(): T {
+    const ring = this._ring;
+    const value = ring[this._rh] as T;
+    ring[this._rh] = undefined; // let the value be collected
+    this._rh = (this._rh + 1) & (ring.length - 1);
+    this._rn--;
+    return value;
   }
 
   /** The oldest waiting sender whose context is live (failing the others), or null. */

@@ -25,7 +25,7 @@ export class Waiter {
   _next: Waiter | null = null;
   _queued = false;
   readonly _ctx: Context | undefined;
-  _resolve: () => void = noop;
+  _resolve: (v: unknown) => void = noop;
   _reject: (err: unknown) => void = noop;
   /** The task shown as waiting, and the state to give it back. */
   _entry: Entry | undefined = undefined;
@@ -37,6 +37,14 @@ export class Waiter {
 
   constructor(ctx: Context | undefined) {
     this._ctx = ctx;
+  }
+
+  /**
+   * What the wait's promise resolves with. A subclass returns its result here so the waiting call
+   * can hand out the parked promise itself, with no `.then` (and its microtask) in between.
+   */
+  _result(): unknown {
+    return undefined;
   }
 }
 
@@ -63,9 +71,9 @@ export class WaitQueue<W extends Waiter> {
    * not done; if it ends meanwhile anyway, the promise rejects with its error. `on` names what
    * the wait is on (a channel's name), shown in dumps.
    */
-  block(w: W, what: string, on?: string): Promise<void> {
-    const p = new Promise<void>((resolve, reject) => {
-      w._resolve = resolve;
+  block<R = void>(w: W, what: string, on?: string): Promise<R> {
+    const p = new Promise<R>((resolve, reject) => {
+      w._resolve = resolve as (v: unknown) => void;
       w._reject = reject;
     });
     this._push(w);
@@ -87,7 +95,7 @@ export class WaitQueue<W extends Waiter> {
     if (!w._queued) return;
     this._remove(w);
     unhook(w);
-    w._resolve();
+    w._resolve(w._result());
   }
 
   /** Takes `w` out and rejects it with `err`. No-op for a waiter already settled. */
@@ -108,7 +116,7 @@ export class WaitQueue<W extends Waiter> {
       w._prev = w._next = null;
       w._queued = false;
       unhook(w);
-      w._resolve();
+      w._resolve(w._result());
       w = next;
     }
   }

@@ -782,3 +782,25 @@ describe('Channel: randomized schedules', () => {
     }
   });
 });
+
+describe('Channel: the buffer', () => {
+  test('values keep their order while the buffer wraps around and grows', () => {
+    const ch = new Channel<number>(100);
+    const rand = mulberry32(7);
+    let next = 0;
+    let expected = 0;
+    for (let round = 0; round < 2_000; round++) {
+      const sends = Math.floor(rand() * 7);
+      for (let i = 0; i < sends && ch.length < 100; i++) assert.equal(ch.trySend(next++), true, 'room in the buffer');
+      const recvs = Math.floor(rand() * 7);
+      for (let i = 0; i < recvs; i++) {
+        const r = ch.tryRecv();
+        if (!r.ok) break;
+        assert.equal(r.value, expected++);
+      }
+    }
+    for (let r = ch.tryRecv(); r.ok; r = ch.tryRecv()) assert.equal(r.value, expected++);
+    assert.equal(expected, next, 'every value came out once');
+    assert.equal(ch.length, 0);
+  });
+});
