@@ -37,6 +37,11 @@ export function now(): number {
   return (cachedNow = Date.now() - ORIGIN);
 }
 
+/** A captured spawn site: the object V8 fills on `captureStackTrace`, formatted only when read. */
+interface SiteHolder {
+  stack?: string;
+}
+
 let nextId = 1;
 let spawnCount = 0;
 
