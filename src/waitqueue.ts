@@ -10,7 +10,7 @@
  * queue and off the context, so a long-lived context keeps nothing from a wait that is over.
  * @module
  */
-import { offDone, onDone, type Context, type Link } from './context.js';
+import { attach, detach, Link, type Context } from './context.js';
 import { CanceledError } from './errors.js';
 import { enterWait, leaveWait, waitingOn, type Entry } from './registry.js';
 import { waiterOf } from './wait.js';
@@ -20,9 +20,12 @@ import { waiterOf } from './wait.js';
  * a waiter is settled once, by whoever clears `_queued`.
  * @internal
  */
-export class Waiter {
-  _prev: Waiter | null = null;
-  _next: Waiter | null = null;
+export class Waiter extends Link {
+  /** Neighbours in the wait queue (`_prev`/`_next` are the context's child list, from Link). */
+  _qprev: Waiter | null = null;
+  _qnext: Waiter | null = null;
+  /** The queue the waiter is in, so the context's cancellation can reach it. */
+  _q: WaitQueue<any> | undefined = undefined;
   _queued = false;
   readonly _ctx: Context | undefined;
   _resolve: (v: unknown) => void = noop;
@@ -32,11 +35,15 @@ export class Waiter {
   _prevState: string | undefined = undefined;
   /** What the task's state named before this wait, given back with the state; undefined if `on` was not passed. */
   _prevOn: string | undefined = undefined;
-  /** The node on `_ctx` while queued. */
-  _node: Link | undefined = undefined;
-
   constructor(ctx: Context | undefined) {
+    super();
     this._ctx = ctx;
+  }
+
+  // The waiter itself hangs in its context's child list: no callback node, no closure per wait.
+  _mark(): void {}
+  _fire(): void {
+    this._q?._cancelled(this);
   }
 
   /**
@@ -81,11 +88,11 @@ export class WaitQueue<W extends Waiter> {
     w._entry = entry;
     if (entry !== undefined && on !== undefined) w._prevOn = waitingOn(entry);
     w._prevState = enterWait(entry, what, on);
-    // onDone may call back at once (a context that ended unseen, like an aborted source signal);
+    // attach() may fire at once (a context that ended unseen, like an aborted source signal);
     // _cancelled copes because the waiter is fully queued by now.
     if (w._ctx !== undefined) {
-      const node = onDone(w._ctx, () => this._cancelled(w));
-      if (w._queued) w._node = node;
+      w._q = this;
+      attach(w, w._ctx);
     }
     return p;
   }
@@ -112,8 +119,8 @@ export class WaitQueue<W extends Waiter> {
     this._head = this._tail = null;
     this._length = 0;
     while (w !== null) {
-      const next = w._next as W | null;
-      w._prev = w._next = null;
+      const next = w._qnext as W | null;
+      w._qprev = w._qnext = null;
       w._queued = false;
       unhook(w);
       w._resolve(w._result());
@@ -131,22 +138,22 @@ export class WaitQueue<W extends Waiter> {
 
   _push(w: W): void {
     w._queued = true;
-    w._prev = this._tail;
-    w._next = null;
+    w._qprev = this._tail;
+    w._qnext = null;
     if (this._tail === null) this._head = w;
-    else this._tail._next = w;
+    else this._tail._qnext = w;
     this._tail = w;
     this._length++;
   }
 
   _remove(w: W): void {
-    const prev = w._prev as W | null;
-    const next = w._next as W | null;
+    const prev = w._qprev as W | null;
+    const next = w._qnext as W | null;
     if (prev === null) this._head = next;
-    else prev._next = next;
+    else prev._qnext = next;
     if (next === null) this._tail = prev;
-    else next._prev = prev;
-    w._prev = w._next = null;
+    else next._qprev = prev;
+    w._qprev = w._qnext = null;
     w._queued = false;
     this._length--;
   }
@@ -154,10 +161,9 @@ export class WaitQueue<W extends Waiter> {
 
 /** Gives back what a settled waiter held: its node on the context, its task's state. */
 function unhook(w: Waiter): void {
-  const node = w._node;
-  if (node !== undefined) {
-    w._node = undefined;
-    offDone(node);
+  if (w._q !== undefined) {
+    w._q = undefined;
+    detach(w);
   }
   leaveWait(w._entry, w._prevState, undefined, w._prevOn);
   w._entry = undefined;
