@@ -18,7 +18,8 @@
  */
 import type { Context } from './context.js';
 import { ChannelClosedError } from './errors.js';
-import { WaitQueue, Waiter, checkOptionalCtx, describe } from './waitqueue.js';
+import { WaitQueue, Waiter } from './waitqueue.js';
+import { checkOptionalCtx, describe } from './validate.js';
 
 /** What {@link Channel.recv} resolves to: a value, or `ok: false` once the channel is closed and drained. */
 export type RecvResult<T> = { value: T; ok: true } | { value: undefined; ok: false };

@@ -21,6 +21,7 @@ import {
   quietCanceled,
   quietDeadline,
 } from './errors.js';
+import { describe, isContextLike } from './validate.js';
 
 /** The error a done context reports. */
 export type ContextError = CanceledError | DeadlineExceededError;
@@ -535,15 +536,7 @@ function checkParent(parent: unknown, fn: string): asserts parent is Context {
   if (parent === null || parent === undefined) {
     throw new TypeError(`${fn}: parent context is ${String(parent)}; pass background() for a root`);
   }
-  const p = parent as Partial<Context>;
-  if (typeof p.value !== 'function' || typeof p.throwIfDone !== 'function') {
-    throw new TypeError(`${fn}: parent is not a Context (got ${describe(parent)})`);
-  }
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+  if (!isContextLike(parent)) throw new TypeError(`${fn}: parent is not a Context (got ${describe(parent)})`);
 }
 
 /** Throws RangeError unless `ms` is a finite number >= 0. @internal */

@@ -2,7 +2,7 @@
  * Once: Go's sync.Once for asynchronous work.
  * @module
  */
-import { describe } from './waitqueue.js';
+import { describe } from './validate.js';
 
 /**
  * Once runs a function at most once. The first `do(fn)` calls `fn`; every call, concurrent or

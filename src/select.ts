@@ -19,7 +19,7 @@ import { offDone, onDone, type Context, type Link } from './context.js';
 import { CanceledError } from './errors.js';
 import { enterWait, leaveWait, waitingOn, type Entry } from './registry.js';
 import { waiterOf } from './wait.js';
-import { checkOptionalCtx } from './waitqueue.js';
+import { checkOptionalCtx } from './validate.js';
 import { Receiver, Sender, countOp, mustYield, yieldTurn, type Channel, type RecvCase, type SendCase } from './channel.js';
 
 /** One case of a {@link select}; `undefined` is a disabled case that never fires (Go's nil channel). */

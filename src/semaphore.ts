@@ -14,7 +14,8 @@
  */
 import type { Context } from './context.js';
 import { InvalidStateError } from './errors.js';
-import { WaitQueue, Waiter, checkOptionalCtx, describe } from './waitqueue.js';
+import { WaitQueue, Waiter } from './waitqueue.js';
+import { checkOptionalCtx, describe } from './validate.js';
 
 class Acquirer extends Waiter {
   readonly _n: number;

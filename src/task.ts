@@ -4,7 +4,7 @@
  * @module
  */
 import { CancelCtx, attach, type Context } from './context.js';
-import { CanceledError, isCancellation, quietCanceled } from './errors.js';
+import { isCancellation, quietCanceled } from './errors.js';
 import { Entry, unregister, type Labels, type TaskState } from './registry.js';
 import type { Group } from './group.js';
 
@@ -175,5 +175,5 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
 
 /** Whether a task's failure is its own cancellation rather than a failure its group must see. @internal */
 export function isOwnCancellation(t: Task<any>, err: unknown): boolean {
-  return (t._flags & F_SELF_CANCELED) !== 0 && (isCancellation(err) || err instanceof CanceledError);
+  return (t._flags & F_SELF_CANCELED) !== 0 && isCancellation(err);
 }

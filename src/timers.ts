@@ -20,23 +20,12 @@ import { isCancellation, quietCanceled } from './errors.js';
 import { enterWait, leaveWait } from './registry.js';
 import { waiterOf } from './wait.js';
 import { Task } from './task.js';
+import { checkCtx, describe } from './validate.js';
 import type { Group } from './group.js';
 import { rootGroup } from './go.js';
 
 /** The largest delay setTimeout honours; longer ones fire after 1 ms with a warning. */
 const MAX_TIMER = 2 ** 31 - 1;
-
-function describe(v: unknown): string {
-  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-
-function checkCtx(ctx: unknown, fn: string): asserts ctx is Context {
-  const c = ctx as Partial<Context> | null | undefined;
-  if (c === null || c === undefined || typeof c.value !== 'function' || typeof c.throwIfDone !== 'function') {
-    throw new TypeError(`${fn}: ctx must be a Context (got ${describe(ctx)}); pass background() for none`);
-  }
-}
 
 function checkFn(f: unknown, fn: string): void {
   if (typeof f !== 'function') throw new TypeError(`${fn}: fn must be a function (got ${describe(f)})`);

@@ -4,7 +4,8 @@
  */
 import type { Context } from './context.js';
 import { InvalidStateError } from './errors.js';
-import { WaitQueue, Waiter, checkOptionalCtx, describe } from './waitqueue.js';
+import { WaitQueue, Waiter } from './waitqueue.js';
+import { checkOptionalCtx, describe } from './validate.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 

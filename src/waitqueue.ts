@@ -168,19 +168,3 @@ function unhook(w: Waiter): void {
   leaveWait(w._entry, w._prevState, undefined, w._prevOn);
   w._entry = undefined;
 }
-
-/** Throws TypeError unless `ctx` is undefined or looks like a Context. @internal */
-export function checkOptionalCtx(ctx: unknown, fn: string): asserts ctx is Context | undefined {
-  if (ctx === undefined) return;
-  const c = ctx as Partial<Context> | null;
-  if (typeof c !== 'object' || c === null || typeof c.value !== 'function' || typeof c.throwIfDone !== 'function') {
-    throw new TypeError(`${fn}: ctx must be a Context or undefined (got ${describe(ctx)})`);
-  }
-}
-
-/** A short, data-free description of a bad argument for an error message. @internal */
-export function describe(v: unknown): string {
-  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
-  if (typeof v === 'string') return JSON.stringify(v);
-  return typeof v === 'function' ? 'a function' : String(v);
-}
