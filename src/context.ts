@@ -256,6 +256,21 @@ export class CancelCtx extends Link implements Context {
     if (err !== undefined) throw err;
   }
 
+  /**
+   * What every public cancel (a cancel function, `task.cancel`, `group.cancel`) does: cancel with
+   * the user's cause (null/undefined meaning none) and return true; or, when already marked by an
+   * ancestor whose cancel is still notifying (the call comes from one of its listeners), finish
+   * the notifications now so this call too returns with the subtree aborted, and return false.
+   */
+  _cancelBy(cause: unknown): boolean {
+    if (this._err !== undefined) {
+      this._fire(); // a no-op once notified
+      return false;
+    }
+    const err = quietCanceled(cause ?? undefined);
+    return this._cancel(err, cause ?? err);
+  }
+
   /** Cancels this context and its subtree. Returns false when it was already done. */
   _cancel(err: ContextError, cause: unknown): boolean {
     if (this._err !== undefined) return false;
@@ -569,14 +584,7 @@ export function newCancelCtx(parent: Context): CancelCtx {
 
 function cancelFuncOf(c: CancelCtx): CancelFunc {
   return (cause?: unknown) => {
-    // Already marked by an ancestor whose cancel is still notifying (this call comes from one of
-    // its listeners): notify now, so that this cancel() too returns with the subtree aborted.
-    if (c._err !== undefined) {
-      c._fire(); // a no-op once notified
-      return;
-    }
-    const err = quietCanceled(cause ?? undefined);
-    c._cancel(err, cause ?? err);
+    c._cancelBy(cause);
   };
 }
 

@@ -407,12 +407,7 @@ export class Group extends Entry {
 
   /** Cancels the group's context; tasks are told to stop. `wait()` then rejects with the cancellation unless a task failed first. */
   cancel(cause?: unknown): void {
-    if (this._ctx._err !== undefined) {
-      this._ctx._fire(); // see Task.cancel
-      return;
-    }
-    const err = quietCanceled(cause ?? undefined);
-    this._ctx._cancel(err, cause ?? err);
+    this._ctx._cancelBy(cause);
   }
 
   /**

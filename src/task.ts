@@ -94,16 +94,9 @@ export class Task<T = unknown> extends Entry implements PromiseLike<T> {
    */
   cancel(cause?: unknown): void {
     if (this._outcome !== PENDING) return;
-    if (this._ctx._err !== undefined) {
-      // Marked by an ancestor whose cancel is still notifying: finish that here, so this call
-      // too returns with the task's subtree aborted.
-      this._ctx._fire();
-      return;
-    }
-    this._flags |= F_SELF_CANCELED;
-    const err = quietCanceled(cause ?? undefined);
-    this._ctx._cancel(err, cause ?? err);
-    if ((this._flags & F_QUEUED) !== 0) finishTask(this, false, err);
+    // Set before cancelling: the cancellation may settle the task synchronously.
+    if (this._ctx._err === undefined) this._flags |= F_SELF_CANCELED;
+    if (this._ctx._cancelBy(cause) && (this._flags & F_QUEUED) !== 0) finishTask(this, false, this._ctx._err);
   }
 
   then<R1 = T, R2 = never>(
