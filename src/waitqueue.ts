@@ -4,9 +4,8 @@
  * waiter from the middle (an intrusive doubly linked list), so 10,000 cancels cost 10,000 steps,
  * not 10,000²/2 as splicing an array would.
  *
- * While queued, a waiter shows in the registry as 'waiting: WHAT' and hangs off its context
- * through {@link onDone}: a node in the context's own child list, never an `AbortSignal`
- * listener. Whichever comes first, the wake or the context's end, takes the waiter out of the
+ * While queued, a waiter shows in the registry as 'waiting: WHAT' and is itself a node in its
+ * context's child list (a Link), never an `AbortSignal` listener. Whichever comes first, the wake or the context's end, takes the waiter out of the
  * queue and off the context, so a long-lived context keeps nothing from a wait that is over.
  * @module
  */

@@ -183,7 +183,7 @@ describe('dumpTasks', () => {
     assert.equal(formatAge(3 * 3600_000 + 4 * 60_000), '3h4m');
   });
 
-  test('liveCounts is O(1) bookkeeping that returns to its baseline', async () => {
+  test('liveCounts counts live tasks and groups and returns to its baseline', async () => {
     const before = liveCounts();
     const g = new Group(background());
     const hold = gate();
