@@ -40,5 +40,6 @@ export { Semaphore } from './semaphore.js';
 export { Once } from './once.js';
 export { Stopper } from './stopper.js';
 export { sleep, timeout, every, type EveryOptions, type EveryTask } from './timers.js';
-export { Channel, YIELD_BUDGET, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
+export { YIELD_BUDGET, YIELD_SLICE_MS } from './fairness.js';
+export { Channel, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
 export { select, type SelectCase, type SelectOptions, type SelectResult } from './select.js';

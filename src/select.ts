@@ -15,12 +15,12 @@
  *   context rejects at once, so a loop over `select` stops at its first turn after cancellation.
  * @module
  */
-import { offDone, onDone, type Context, type Link } from './context.js';
+import type { Context } from './context.js';
 import { CanceledError } from './errors.js';
-import { enterWait, leaveWait, waitingOn, type Entry } from './registry.js';
-import { waiterOf } from './wait.js';
+import { hookWait, unhook, type WaitHook } from './waitqueue.js';
 import { checkOptionalCtx } from './validate.js';
-import { Receiver, Sender, countOp, mustYield, yieldTurn, type Channel, type RecvCase, type SendCase } from './channel.js';
+import { countOp, mustYield, yieldTurn } from './fairness.js';
+import { ChanWaiter, type CaseOwner, type RecvCase, type SendCase } from './channel.js';
 
 /** One case of a {@link select}; `undefined` is a disabled case that never fires (Go's nil channel). */
 export type SelectCase = RecvCase<any> | SendCase<any> | undefined;
@@ -44,23 +44,27 @@ export interface SelectOptions {
   default?: boolean | undefined;
 }
 
-type Node = Receiver<unknown> | Sender<unknown>;
+type Case = RecvCase<unknown> | SendCase<unknown>;
 
-/** The shared state of one blocked select. Settled once, by whoever gets there first. */
-class Selecting {
+/**
+ * The shared state of one blocked select, settled once, by whoever gets there first: a channel
+ * completing one of its cases, a send case's channel closing, or the context's end (the select
+ * itself hangs on its context, through its hook, like a plain wait).
+ */
+class Selecting implements CaseOwner {
   _settled = false;
-  readonly _nodes: Array<Node | undefined>;
-  readonly _chans: Array<Channel<unknown> | undefined>;
+  readonly _ctx: Context | undefined;
+  /** The enabled cases (undefined: disabled) and their queued waiters, by index. */
+  readonly _cases: Array<Case | undefined>;
+  readonly _nodes: Array<ChanWaiter<unknown> | undefined>;
   _resolve: (r: SelectResult) => void = noop;
   _reject: (e: unknown) => void = noop;
-  _entry: Entry | undefined = undefined;
-  _prevState: string | undefined = undefined;
-  _prevOn: string | undefined = undefined;
-  _ctxNode: Link | undefined = undefined;
+  _hook: WaitHook | undefined = undefined;
 
-  constructor(n: number) {
-    this._nodes = new Array<Node | undefined>(n);
-    this._chans = new Array<Channel<unknown> | undefined>(n);
+  constructor(ctx: Context | undefined, n: number) {
+    this._ctx = ctx;
+    this._cases = new Array<Case | undefined>(n);
+    this._nodes = new Array<ChanWaiter<unknown> | undefined>(n);
   }
 
   /** Takes every case out of its queue and gives back the context node and the task's state. */
@@ -69,16 +73,27 @@ class Selecting {
     this._settled = true;
     for (let i = 0; i < this._nodes.length; i++) {
       const node = this._nodes[i];
-      if (node !== undefined) (this._chans[i] as Channel<unknown>)._unqueue(node);
+      if (node === undefined) continue;
+      const c = this._cases[i] as Case;
+      c._ch._unqueue(node, c._kind === 'recv');
     }
-    const ctxNode = this._ctxNode;
-    if (ctxNode !== undefined) {
-      this._ctxNode = undefined;
-      offDone(ctxNode);
-    }
-    leaveWait(this._entry, this._prevState, undefined, this._prevOn);
-    this._entry = undefined;
+    unhook(this);
     return true;
+  }
+
+  _won(w: ChanWaiter<unknown>): void {
+    if (!this._finish()) return;
+    const recv = (this._cases[w._idx] as Case)._kind === 'recv';
+    this._resolve(recv ? { index: w._idx, value: w._value, ok: w._ok } : { index: w._idx, value: undefined, ok: true });
+  }
+
+  _lost(err: unknown): void {
+    if (this._finish()) this._reject(err);
+  }
+
+  /** Its context ended. */
+  _cancelled(): void {
+    this._lost(this._ctx?.err ?? new CanceledError());
   }
 }
 
@@ -91,9 +106,10 @@ const MAX_NAMES = 3;
  * The distinct names of a select's named channels for dumps ("results, quit", "a, b, c, +2 more"),
  * or '' when none is named. Built only when a select blocks inside a task.
  */
-function namesOf(chans: ReadonlyArray<Channel<unknown> | undefined>): string {
+function namesOf(sel: Selecting): string {
   let names: string[] | undefined;
-  for (const ch of chans) {
+  for (const c of sel._cases) {
+    const ch = c?._ch;
     if (ch === undefined || ch.name === '') continue;
     if (names === undefined) names = [ch.name];
     else if (!names.includes(ch.name)) names.push(ch.name);
@@ -186,45 +202,26 @@ export function select(cases: readonly SelectCase[], options: SelectOptions = {}
 }
 
 function block(cases: readonly SelectCase[], n: number, ctx: Context | undefined): Promise<SelectResult> {
-  const sel = new Selecting(n);
+  const sel = new Selecting(ctx, n);
   const p = new Promise<SelectResult>((resolve, reject) => {
     sel._resolve = resolve;
     sel._reject = reject;
   });
-  const fail = (e: unknown): void => {
-    if (sel._finish()) sel._reject(e);
-  };
   for (let i = 0; i < n; i++) {
     const c = cases[i];
     if (c === undefined) continue;
-    const ch = c._ch as Channel<unknown>;
-    sel._chans[i] = ch;
+    sel._cases[i] = c;
     if (c._kind === 'recv') {
-      const r = new Receiver<unknown>(ctx);
-      r._resolve = () => {
-        if (sel._finish()) sel._resolve({ index: i, value: r._value, ok: r._ok });
-      };
-      r._reject = fail;
+      const r = new ChanWaiter<unknown>(ctx, undefined, sel, i);
       sel._nodes[i] = r;
-      ch._queueRecv(r);
+      c._ch._queueRecv(r);
     } else {
-      const s = new Sender<unknown>(ctx, c._value);
-      s._resolve = () => {
-        if (sel._finish()) sel._resolve({ index: i, value: undefined, ok: true });
-      };
-      s._reject = fail;
+      const s = new ChanWaiter<unknown>(ctx, c._value, sel, i);
       sel._nodes[i] = s;
-      ch._queueSend(s);
+      c._ch._queueSend(s);
     }
   }
-  const entry = waiterOf(ctx);
-  sel._entry = entry;
-  if (entry !== undefined) sel._prevOn = waitingOn(entry);
-  sel._prevState = enterWait(entry, 'select', entry === undefined ? undefined : namesOf(sel._chans));
-  if (ctx !== undefined) {
-    // onDone may call back at once (a context that ended unseen); the select is fully queued by now.
-    const node = onDone(ctx, () => fail(ctx.err ?? new CanceledError()));
-    if (!sel._settled) sel._ctxNode = node;
-  }
+  // hookWait may call back at once (a context that ended unseen); the select is fully queued by now.
+  hookWait(sel, sel, 'select', namesOf);
   return p;
 }

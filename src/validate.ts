@@ -27,7 +27,10 @@ export function checkCtx(ctx: unknown, fn: string): asserts ctx is Context {
 
 /** Throws TypeError unless `ctx` is undefined or a Context. @internal */
 export function checkOptionalCtx(ctx: unknown, fn: string): asserts ctx is Context | undefined {
-  if (ctx !== undefined && !isContextLike(ctx)) {
-    throw new TypeError(`${fn}: ctx must be a Context or undefined (got ${describe(ctx)})`);
-  }
+  if (ctx !== undefined && !isContextLike(ctx)) throw badOptionalCtx(ctx, fn);
+}
+
+/** The TypeError for an optional `ctx` that is not a Context, for callers that reject rather than throw. @internal */
+export function badOptionalCtx(ctx: unknown, fn: string): TypeError {
+  return new TypeError(`${fn}: ctx must be a Context or undefined (got ${describe(ctx)})`);
 }

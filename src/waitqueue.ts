@@ -17,32 +17,23 @@ import { waiterOf } from './wait.js';
 /**
  * One blocked caller. Invariant: `_queued` is true exactly while the waiter is in a queue's list;
  * a waiter is settled once, by whoever clears `_queued`.
+ *
+ * Kept slim on purpose: a channel hand-off allocates one per wait, and a wait with no context and
+ * no task to show needs nothing more than its queue links and its promise's resolvers. What a
+ * context or the registry needs lives in a {@link WaitHook}, allocated only for such a wait.
  * @internal
  */
-export class Waiter extends Link {
-  /** Neighbours in the wait queue (`_prev`/`_next` are the context's child list, from Link). */
+export class Waiter {
   _qprev: Waiter | null = null;
   _qnext: Waiter | null = null;
-  /** The queue the waiter is in, so the context's cancellation can reach it. */
-  _q: WaitQueue<any> | undefined = undefined;
   _queued = false;
   readonly _ctx: Context | undefined;
   _resolve: (v: unknown) => void = noop;
   _reject: (err: unknown) => void = noop;
-  /** The task shown as waiting, and the state to give it back. */
-  _entry: Entry | undefined = undefined;
-  _prevState: string | undefined = undefined;
-  /** What the task's state named before this wait, given back with the state; undefined if `on` was not passed. */
-  _prevOn: string | undefined = undefined;
+  /** The wait's node on its context and its task's state; undefined when it has neither. */
+  _hook: WaitHook | undefined = undefined;
   constructor(ctx: Context | undefined) {
-    super();
     this._ctx = ctx;
-  }
-
-  // The waiter itself hangs in its context's child list: no callback node, no closure per wait.
-  _mark(): void {}
-  _fire(): void {
-    this._q?._cancelled(this);
   }
 
   /**
@@ -52,6 +43,87 @@ export class Waiter extends Link {
   _result(): unknown {
     return undefined;
   }
+}
+
+/** Anything a {@link WaitHook} can hang from: a waiter with a context and a hook slot. @internal */
+export interface Hooked {
+  readonly _ctx: Context | undefined;
+  _hook: WaitHook | undefined;
+}
+
+/** What a hook tells when its context ends: the queue the waiter is in. @internal */
+export interface CancelSink<W> {
+  _cancelled(w: W): void;
+}
+
+/**
+ * What a waiter with a context or a task holds while it waits: it hangs in the context's child
+ * list itself (no callback closure per wait), and keeps the task's state to give back.
+ * @internal
+ */
+export class WaitHook extends Link {
+  readonly _w: Hooked;
+  /** The queue the waiter is in, so the context's cancellation can reach it; undefined once off the context. */
+  _q: CancelSink<any> | undefined;
+  /** The task shown as waiting, and the state to give it back. */
+  readonly _entry: Entry | undefined;
+  _prevState: string | undefined;
+  /** What the task's state named before this wait, given back with the state; undefined if `on` was not passed. */
+  _prevOn: string | undefined;
+  constructor(w: Hooked, entry: Entry | undefined) {
+    super();
+    this._w = w;
+    this._q = undefined;
+    this._entry = entry;
+    this._prevState = undefined;
+    this._prevOn = undefined;
+  }
+  _mark(): void {}
+  _fire(): void {
+    this._q?._cancelled(this._w);
+  }
+}
+
+/**
+ * Shows the task waiting with `w._ctx` (or the ambient task) as 'waiting: WHAT' (on `on`, which
+ * may be a function, called only when there is a task to show) and hangs `w` on its context, so the context's end reaches `q._cancelled(w)`. Call it once `w` is fully queued:
+ * a context that ended unseen (an aborted source signal) calls back at once. A wait with neither
+ * context nor task gets no hook at all.
+ * @internal
+ */
+export function hookWait<W extends Hooked>(
+  w: W,
+  q: CancelSink<W>,
+  what: string,
+  on: string | ((w: W) => string) | undefined,
+): void {
+  const ctx = w._ctx;
+  const entry = waiterOf(ctx);
+  if (entry === undefined && ctx === undefined) return;
+  const hook = new WaitHook(w, entry);
+  w._hook = hook;
+  if (entry !== undefined && on !== undefined) {
+    hook._prevOn = waitingOn(entry);
+    hook._prevState = enterWait(entry, what, typeof on === 'string' ? on : on(w));
+  } else {
+    hook._prevState = enterWait(entry, what);
+  }
+  if (ctx !== undefined) {
+    hook._q = q;
+    attach(hook, ctx);
+  }
+}
+
+/** Gives back what a settled waiter held: its node on the context, its task's state. @internal */
+export function unhook(w: Hooked): void {
+  const hook = w._hook;
+  if (hook === undefined) return;
+  w._hook = undefined;
+  if (hook._q !== undefined) {
+    hook._q = undefined;
+    detach(hook);
+  }
+  leaveWait(hook._entry, hook._prevState, undefined, hook._prevOn);
 }
 
 function noop(): void {}
@@ -83,16 +155,7 @@ export class WaitQueue<W extends Waiter> {
       w._reject = reject;
     });
     this._push(w);
-    const entry = waiterOf(w._ctx);
-    w._entry = entry;
-    if (entry !== undefined && on !== undefined) w._prevOn = waitingOn(entry);
-    w._prevState = enterWait(entry, what, on);
-    // attach() may fire at once (a context that ended unseen, like an aborted source signal);
-    // _cancelled copes because the waiter is fully queued by now.
-    if (w._ctx !== undefined) {
-      w._q = this;
-      attach(w, w._ctx);
-    }
+    hookWait(w, this, what, on);
     return p;
   }
 
@@ -156,14 +219,4 @@ export class WaitQueue<W extends Waiter> {
     w._queued = false;
     this._length--;
   }
-}
-
-/** Gives back what a settled waiter held: its node on the context, its task's state. */
-function unhook(w: Waiter): void {
-  if (w._q !== undefined) {
-    w._q = undefined;
-    detach(w);
-  }
-  leaveWait(w._entry, w._prevState, undefined, w._prevOn);
-  w._entry = undefined;
 }

@@ -5,7 +5,8 @@ import { background, fromSignal, withCancel, withTimeout, type Context } from '.
 import { CanceledError, ChannelClosedError, DeadlineExceededError } from '../src/errors.js';
 import { Group } from '../src/group.js';
 import { go } from '../src/go.js';
-import { Channel, YIELD_BUDGET } from '../src/channel.js';
+import { Channel } from '../src/channel.js';
+import { setClock, YIELD_BUDGET, YIELD_SLICE_MS } from '../src/fairness.js';
 import { select } from '../src/select.js';
 import { snapshot } from '../src/registry.js';
 import { inspectContext } from '../src/context.js';
@@ -590,16 +591,53 @@ describe('Channel: fairness with the event loop', () => {
     assert.ok(rounds <= BOUND, `stopped by the timer after ${rounds} rounds`);
   });
 
-  test('operations within the budget complete without waiting for the event loop', async () => {
-    await new Promise((r) => setImmediate(r)); // a fresh turn
-    const ch = new Channel<number>(YIELD_BUDGET);
-    let immediate = false;
-    setImmediate(() => (immediate = true));
-    for (let i = 0; i < YIELD_BUDGET / 2; i++) await ch.send(i);
-    for (let i = 0; i < YIELD_BUDGET / 2; i++) await ch.recv();
-    assert.equal(immediate, false, 'no yield below the budget');
-    await ch.send(0);
-    assert.equal(immediate, true, 'past the budget, the next operation waited for setImmediate');
+  test('a turn yields only once it ran YIELD_BUDGET operations and YIELD_SLICE_MS', async () => {
+    let t = 0;
+    setClock(() => t);
+    try {
+      await new Promise((r) => setImmediate(r)); // a fresh turn
+      const ch = new Channel<number>(4 * YIELD_BUDGET);
+      let immediate = false;
+      setImmediate(() => (immediate = true));
+      // Many budgets' worth of operations, but the clock stands still: no yield.
+      for (let i = 0; i < 3 * YIELD_BUDGET; i++) await ch.send(i);
+      for (let i = 0; i < YIELD_BUDGET; i++) await ch.recv();
+      assert.equal(immediate, false, 'no yield while the slice lasts, however many operations ran');
+      // The slice passes; the clock is looked at again only at the next multiple of the budget.
+      t = YIELD_SLICE_MS;
+      for (let i = 0; i < YIELD_BUDGET - 1; i++) await ch.recv();
+      assert.equal(immediate, false, 'no yield before the next look at the clock');
+      await ch.recv(); // the look at the clock: the slice is spent
+      assert.equal(immediate, false, 'the operation that spends the slice completes at once');
+      await ch.recv();
+      assert.equal(immediate, true, 'past the slice, the next operation waited for setImmediate');
+    } finally {
+      setClock();
+    }
+  });
+
+  test('operations deferred in one turn resume together, in the order they yielded', async () => {
+    let t = 0;
+    setClock(() => t);
+    try {
+      await new Promise((r) => setImmediate(r));
+      const ch = new Channel<number>(4 * YIELD_BUDGET);
+      for (let i = 0; i < YIELD_BUDGET - 1; i++) await ch.send(i);
+      t = YIELD_SLICE_MS;
+      await ch.send(-1); // spends the slice
+      const order: string[] = [];
+      const a = ch.send(1).then(() => order.push('send'));
+      setImmediate(() => order.push('an immediate queued between them'));
+      const b = ch.recv().then(() => order.push('recv'));
+      const c = ch.send(2).then(() => order.push('send 2'));
+      assert.equal(ch.length, YIELD_BUDGET, 'all three were deferred');
+      await Promise.all([a, b, c]);
+      assert.deepEqual(order, ['send', 'recv', 'send 2'], 'in the order they yielded, in one macrotask');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(order.at(-1), 'an immediate queued between them');
+    } finally {
+      setClock();
+    }
   });
 });
 
