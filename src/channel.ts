@@ -19,6 +19,7 @@
 import type { Context } from './context.js';
 import { CanceledError, ChannelClosedError } from './errors.js';
 import { hookWait, unhook, type CancelSink, type WaitHook } from './waitqueue.js';
+import { waitingState } from './registry.js';
 import { badOptionalCtx, checkOptionalCtx, describe, isContextLike } from './validate.js';
 import { countOp, mustYield, yieldTurn } from './fairness.js';
 
@@ -152,13 +153,13 @@ export class ChanQueue<T> implements CancelSink<ChanWaiter<T>> {
 }
 
 /** Parks `w` at the tail of `q`; the returned promise settles when a partner, a close or `w`'s context does. */
-function park<R>(q: ChanQueue<any>, w: ChanWaiter<any>, what: string, name: string): Promise<R> {
+function park<R>(q: ChanQueue<any>, w: ChanWaiter<any>, state: string, name: string): Promise<R> {
   const p = new Promise<R>((resolve, reject) => {
     w._resolve = resolve;
     w._reject = reject;
   });
   q._push(w);
-  hookWait(w, q, what, name);
+  hookWait(w, q, state, name);
   return p;
 }
 
@@ -183,6 +184,8 @@ function settleSend<T>(s: ChanWaiter<T>): void {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const SENDING = waitingState('chan send');
+const RECEIVING = waitingState('chan receive');
 const CLOSED: { value: undefined; ok: false } = Object.freeze({ value: undefined, ok: false });
 const CLOSED_TRY: { value: undefined; ok: false; closed: true } = Object.freeze({ value: undefined, ok: false, closed: true });
 const EMPTY_TRY: { value: undefined; ok: false; closed: false } = Object.freeze({ value: undefined, ok: false, closed: false });
@@ -279,14 +282,12 @@ export class Channel<T> {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
     }
-    if (this._recvq._length > 0 || this._rn < this._cap) {
-      if (mustYield()) return yieldTurn().then(() => this.send(value, ctx));
-      if (this._offer(value)) {
-        countOp();
-        return RESOLVED;
-      }
+    if (mustYield()) return yieldTurn().then(() => this.send(value, ctx));
+    if (this._offer(value)) {
+      countOp();
+      return RESOLVED;
     }
-    return park(this._sendq, new ChanWaiter(ctx, value, null, 0), 'chan send', this.name);
+    return park(this._sendq, new ChanWaiter(ctx, value, null, 0), SENDING, this.name);
   }
 
   /**
@@ -321,15 +322,15 @@ export class Channel<T> {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
     }
+    if (mustYield()) return yieldTurn().then(() => this.recv(ctx));
     if (this._rn > 0 || this._sendq._length > 0 || this._closed) {
-      if (mustYield()) return yieldTurn().then(() => this.recv(ctx));
       const r = this.tryRecv();
       if (r.ok || r.closed) {
         countOp();
         return Promise.resolve(r.ok ? r : CLOSED);
       }
     }
-    return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), 'chan receive', this.name);
+    return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), RECEIVING, this.name);
   }
 
   /**
@@ -431,8 +432,8 @@ export class Channel<T> {
     const ctx = it._ctx;
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
+    if (mustYield()) return yieldTurn().then(() => (it._done ? CLOSED : this._recvFor(it)));
     if (this._rn > 0 || this._sendq._length > 0 || this._closed) {
-      if (mustYield()) return yieldTurn().then(() => (it._done ? CLOSED : this._recvFor(it)));
       const r = this.tryRecv();
       if (r.ok || r.closed) {
         countOp();
@@ -441,7 +442,7 @@ export class Channel<T> {
     }
     const w = new ChanWaiter<T>(ctx, undefined, null, 0);
     it._pending = w;
-    return park<RecvResult<T>>(this._recvq, w, 'chan receive', this.name).then(
+    return park<RecvResult<T>>(this._recvq, w, RECEIVING, this.name).then(
       (r) => {
         it._pending = null;
         return r;

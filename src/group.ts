@@ -60,6 +60,8 @@ const GROUP_OPTIONS = new Set(['name', 'labels', 'limit', 'failFast', 'stopTimeo
 const GO_OPTIONS = new Set(['name', 'labels']);
 const RUNNING = 'running';
 const SLOT = waitingState('group slot');
+const GROUP_WAIT = waitingState('group.wait');
+const DISPOSE = waitingState('group dispose');
 
 /** Watches a group's context while tasks are queued, so they are rejected the moment it ends. */
 class QueueWatch extends Link {
@@ -390,7 +392,7 @@ export class Group extends Entry {
   async wait(ctx?: Context): Promise<void> {
     if (this._pending > 0) {
       const waiter = waiterOf(ctx);
-      const prev = enterWait(waiter, 'group.wait');
+      const prev = enterWait(waiter, GROUP_WAIT);
       try {
         // New tasks may join the round while we wait; the round ends only when none is left.
         while (this._pending > 0) {
@@ -398,7 +400,7 @@ export class Group extends Entry {
           else await raceCtx(this._idle(), ctx);
         }
       } finally {
-        leaveWait(waiter, prev, 'group.wait');
+        leaveWait(waiter, prev, GROUP_WAIT);
       }
     }
     if (!this._stale) this._endRound();
@@ -446,7 +448,7 @@ export class Group extends Entry {
     if (this._ctx._err === undefined) this._ctx._cancel(cancelErr, cancelErr);
     register(this);
     const prevState = this._state;
-    this._state = waitingState('group dispose');
+    this._state = DISPOSE;
     this._since = now();
     let stuck: StopTimeoutError | undefined;
     if (this._pending > 0) {

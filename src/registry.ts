@@ -31,7 +31,11 @@ function expire(): void {
 }
 /** @internal */
 export function now(): number {
-  if (fresh) return cachedNow;
+  // The rare path stays out of line: a now() small enough to inline keeps the callers inlinable
+  // too (measured: a ctx-passing channel hand-off ~40% faster than with one function).
+  return fresh ? cachedNow : readClock();
+}
+function readClock(): number {
   fresh = true;
   setImmediate(expire).unref();
   return (cachedNow = Date.now() - ORIGIN);
@@ -64,7 +68,7 @@ export abstract class Entry {
   _owner: Entry | undefined;
   _rprev: Entry | null = null;
   _rnext: Entry | null = null;
-  /** Bit flags; bit 0 (LIVE) is the registry's, the rest belong to the subclass. */
+  /** Bit flags; bits 0 (LIVE) and 7 (FINAL) and the wait depth above them are the registry's, bits 1–6 the subclass's. */
   _flags = 0;
   /**
    * What a wait names (a channel's name, '' for none), valid only while `_state` is still
@@ -130,6 +134,8 @@ export function formatSite(entry: Entry): string | undefined {
 // --- the live list ------------------------------------------------------------------------------
 
 const LIVE = 1;
+/** Bit 7 of `_flags`, set by the owner: the entry's state is final, and no wait ending later changes it. @internal */
+export const FINAL = 128;
 let head: Entry | null = null;
 let liveTasks = 0;
 let liveGroups = 0;
@@ -187,21 +193,22 @@ const WAIT_SHIFT = 8;
 const WAIT_UNIT = 1 << WAIT_SHIFT;
 
 /**
- * Marks `entry` as blocked on `what` and returns what to hand back to {@link leaveWait}. A task
- * can be inside several waits at once (Promise.all over a sleep and a semaphore): the state shows
- * the latest one still in progress, and 'running' once none is. `on` names what it waits on (a
+ * Marks `entry` as blocked in `state` (a 'waiting: WHAT' string from {@link waitingState},
+ * interned once by the caller) and returns what to hand back to {@link leaveWait}. A task can be
+ * inside several waits at once (Promise.all over a sleep and a semaphore): the state shows the
+ * latest one still in progress, and 'running' once none is. `on` names what it waits on (a
  * channel's name, '' for none) for dumps; a caller that passes it reads {@link waitingOn} first
  * and hands that back to leaveWait.
  * @internal
  */
-export function enterWait(entry: Entry | undefined, what: string, on?: string): string | undefined {
+export function enterWait(entry: Entry | undefined, state: string, on?: string): string | undefined {
   if (entry === undefined) return undefined;
   const prev = entry._state;
   entry._flags += WAIT_UNIT;
-  entry._state = waitingState(what);
+  entry._state = state;
   if (on !== undefined) {
     entry._on = on;
-    entry._onState = entry._state;
+    entry._onState = state;
   }
   entry._since = now();
   return prev;
@@ -212,18 +219,22 @@ export function waitingOn(entry: Entry): string {
   return entry._onState === entry._state ? entry._on : '';
 }
 
-/** `prevOn` is {@link waitingOn} read before the matching {@link enterWait}, if it passed `on`. @internal */
-export function leaveWait(entry: Entry | undefined, prev: string | undefined, what?: string, prevOn?: string): void {
+/**
+ * Ends a wait begun by {@link enterWait}, which returned `prev`. `state` is the wait's own state,
+ * when the caller knows it; `prevOn` is {@link waitingOn} read before enterWait, if it passed `on`.
+ * @internal
+ */
+export function leaveWait(entry: Entry | undefined, prev: string | undefined, state?: string, prevOn?: string): void {
   if (entry === undefined || prev === undefined) return;
   entry._flags -= WAIT_UNIT;
   // A finished task keeps its final state, even if one of its waits ends after it.
-  if (!entry._state.startsWith('waiting: ')) return;
+  if ((entry._flags & FINAL) !== 0) return;
   if (entry._flags >>> WAIT_SHIFT === 0) {
     entry._state = 'running';
     entry._on = '';
     entry._onState = undefined;
     entry._since = now();
-  } else if (prev.startsWith('waiting: ') && (what === undefined || entry._state === waitingState(what))) {
+  } else if (prev.startsWith('waiting: ') && (state === undefined || entry._state === state)) {
     // Still inside an earlier wait. Hand the state back to it only if ours is the one showing;
     // if a later wait set the state, that wait is still in progress and keeps it.
     entry._state = prev;

@@ -18,6 +18,7 @@
 import type { Context } from './context.js';
 import { CanceledError } from './errors.js';
 import { hookWait, unhook, type WaitHook } from './waitqueue.js';
+import { waitingState } from './registry.js';
 import { checkOptionalCtx } from './validate.js';
 import { countOp, mustYield, yieldTurn } from './fairness.js';
 import { ChanWaiter, type CaseOwner, type RecvCase, type SendCase } from './channel.js';
@@ -98,6 +99,8 @@ class Selecting implements CaseOwner {
 }
 
 function noop(): void {}
+
+const SELECTING = waitingState('select');
 
 /** At most this many channel names are listed for a waiting select; the rest are counted. */
 const MAX_NAMES = 3;
@@ -222,6 +225,6 @@ function block(cases: readonly SelectCase[], n: number, ctx: Context | undefined
     }
   }
   // hookWait may call back at once (a context that ended unseen); the select is fully queued by now.
-  hookWait(sel, sel, 'select', namesOf);
+  hookWait(sel, sel, SELECTING, namesOf);
   return p;
 }

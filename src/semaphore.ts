@@ -15,6 +15,9 @@
 import type { Context } from './context.js';
 import { InvalidStateError } from './errors.js';
 import { WaitQueue, Waiter } from './waitqueue.js';
+import { waitingState } from './registry.js';
+
+const ACQUIRING = waitingState('semaphore');
 import { checkOptionalCtx, describe } from './validate.js';
 
 class Acquirer extends Waiter {
@@ -103,7 +106,7 @@ export class Semaphore {
       this._cur += n;
       return RESOLVED;
     }
-    return this._q.block(new Acquirer(ctx, n), 'semaphore');
+    return this._q.block(new Acquirer(ctx, n), ACQUIRING);
   }
 
   /**

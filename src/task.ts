@@ -5,7 +5,7 @@
  */
 import { CancelCtx, attach, type Context } from './context.js';
 import { isCancellation, quietCanceled } from './errors.js';
-import { Entry, unregister, type Labels, type TaskState } from './registry.js';
+import { Entry, FINAL, unregister, type Labels, type TaskState } from './registry.js';
 import type { Group } from './group.js';
 
 /** Options for `group.go()`, `group.tryGo()` and `go()`. */
@@ -20,7 +20,7 @@ const PENDING = 0;
 const FULFILLED = 1;
 const REJECTED = 2;
 
-// Bit 0 of `_flags` is the registry's.
+// Bits 0 and 7 of `_flags` are the registry's.
 /** @internal */ export const F_SELF_CANCELED = 2;
 /** @internal */ export const F_QUEUED = 4;
 /** @internal */ export const F_RUNNING = 8;
@@ -152,6 +152,7 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
   const ctx = t._ctx;
   const canceled = !ok && ctx._err !== undefined && isCancellation(value);
   t._state = ok ? SUCCEEDED : canceled ? CANCELED : FAILED;
+  t._flags |= FINAL;
   // Stopped by something other than its group (task.cancel(), or the caller's context a task
   // was spawned under): that is the task's own outcome, not a failure the group must see.
   if (canceled && ctx._err !== (t._owner as Group)._ctx._err) t._flags |= F_SELF_CANCELED;

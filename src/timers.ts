@@ -17,7 +17,10 @@
  */
 import { checkDuration, newCancelCtx, offDone, onDone, TASK_KEY, withTimeout, type Context } from './context.js';
 import { isCancellation, quietCanceled } from './errors.js';
-import { enterWait, leaveWait } from './registry.js';
+import { enterWait, leaveWait, waitingState } from './registry.js';
+
+const SLEEPING = waitingState('sleep');
+const EVERY = waitingState('every');
 import { waiterOf } from './wait.js';
 import { Task } from './task.js';
 import { checkCtx, describe } from './validate.js';
@@ -36,12 +39,12 @@ function checkFn(f: unknown, fn: string): void {
  * waits, the task behind `ctx` shows 'waiting: WHAT'. Delays past setTimeout's limit are waited in
  * chunks, counted by the requested duration rather than by the clock.
  */
-function delay(ctx: Context, ms: number, what: string): Promise<void> {
+function delay(ctx: Context, ms: number, state: string): Promise<void> {
   const err = ctx.err;
   if (err !== undefined) return Promise.reject(err);
   return new Promise<void>((resolve, reject) => {
     const waiter = waiterOf(ctx);
-    const prev = enterWait(waiter, what);
+    const prev = enterWait(waiter, state);
     let left = ms;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = (): void => {
@@ -56,7 +59,7 @@ function delay(ctx: Context, ms: number, what: string): Promise<void> {
       }
       timer = undefined;
       offDone(node);
-      leaveWait(waiter, prev, what);
+      leaveWait(waiter, prev, state);
       resolve();
     };
     arm();
@@ -64,7 +67,7 @@ function delay(ctx: Context, ms: number, what: string): Promise<void> {
     const node = onDone(ctx, () => {
       clearTimeout(timer);
       timer = undefined;
-      leaveWait(waiter, prev, what);
+      leaveWait(waiter, prev, state);
       reject(ctx.err ?? quietCanceled(undefined));
     });
   });
@@ -89,7 +92,7 @@ function delay(ctx: Context, ms: number, what: string): Promise<void> {
 export function sleep(ctx: Context, ms: number): Promise<void> {
   checkCtx(ctx, 'sleep');
   checkDuration(ms, 'ms', 'sleep');
-  return delay(ctx, ms, 'sleep');
+  return delay(ctx, ms, SLEEPING);
 }
 
 async function within<T>(child: Context, cancel: () => void, fn: (ctx: Context) => T | PromiseLike<T>): Promise<Awaited<T>> {
@@ -289,7 +292,7 @@ async function runLoop(taskCtx: Context, l: EveryLoop): Promise<never> {
     if (taskCtx.err !== undefined) stop(taskCtx);
     if (!due) {
       try {
-        await delay(taskCtx, Math.min(Math.max(next - Date.now(), 0), maxGap), 'every');
+        await delay(taskCtx, Math.min(Math.max(next - Date.now(), 0), maxGap), EVERY);
       } catch {
         stop(taskCtx);
       }

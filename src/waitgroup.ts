@@ -5,6 +5,9 @@
 import type { Context } from './context.js';
 import { InvalidStateError } from './errors.js';
 import { WaitQueue, Waiter } from './waitqueue.js';
+import { waitingState } from './registry.js';
+
+const WAITING = waitingState('waitgroup');
 import { checkOptionalCtx, describe } from './validate.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -100,6 +103,6 @@ export class WaitGroup {
     const err = ctx?.err;
     if (this._count === 0) return RESOLVED;
     if (err !== undefined) return Promise.reject(err);
-    return this._q.block(new Waiter(ctx), 'waitgroup');
+    return this._q.block(new Waiter(ctx), WAITING);
   }
 }

@@ -85,16 +85,17 @@ export class WaitHook extends Link {
 }
 
 /**
- * Shows the task waiting with `w._ctx` (or the ambient task) as 'waiting: WHAT' (on `on`, which
- * may be a function, called only when there is a task to show) and hangs `w` on its context, so the context's end reaches `q._cancelled(w)`. Call it once `w` is fully queued:
- * a context that ended unseen (an aborted source signal) calls back at once. A wait with neither
- * context nor task gets no hook at all.
+ * Shows the task waiting with `w._ctx` (or the ambient task) in `state` ('waiting: WHAT', from
+ * waitingState) on `on` (a function is called only when there is a task to show), and hangs `w`
+ * on its context, so the context's end reaches `q._cancelled(w)`. Call it once `w` is fully
+ * queued: a context that ended unseen (an aborted source signal) calls back at once. A wait with
+ * neither context nor task gets no hook at all.
  * @internal
  */
 export function hookWait<W extends Hooked>(
   w: W,
   q: CancelSink<W>,
-  what: string,
+  state: string,
   on: string | ((w: W) => string) | undefined,
 ): void {
   const ctx = w._ctx;
@@ -104,9 +105,9 @@ export function hookWait<W extends Hooked>(
   w._hook = hook;
   if (entry !== undefined && on !== undefined) {
     hook._prevOn = waitingOn(entry);
-    hook._prevState = enterWait(entry, what, typeof on === 'string' ? on : on(w));
+    hook._prevState = enterWait(entry, state, typeof on === 'string' ? on : on(w));
   } else {
-    hook._prevState = enterWait(entry, what);
+    hook._prevState = enterWait(entry, state);
   }
   if (ctx !== undefined) {
     hook._q = q;
@@ -149,13 +150,13 @@ export class WaitQueue<W extends Waiter> {
    * not done; if it ends meanwhile anyway, the promise rejects with its error. `on` names what
    * the wait is on (a channel's name), shown in dumps.
    */
-  block<R = void>(w: W, what: string, on?: string): Promise<R> {
+  block<R = void>(w: W, state: string, on?: string): Promise<R> {
     const p = new Promise<R>((resolve, reject) => {
       w._resolve = resolve as (v: unknown) => void;
       w._reject = reject;
     });
     this._push(w);
-    hookWait(w, this, what, on);
+    hookWait(w, this, state, on);
     return p;
   }
 
