@@ -20,6 +20,7 @@ import type { Context } from './context.js';
 import { CanceledError, ChannelClosedError } from './errors.js';
 import { hookWait, unhook, type CancelSink, type WaitHook } from './waitqueue.js';
 import { waitingState } from './registry.js';
+import { storage } from './als.js';
 import { badOptionalCtx, checkOptionalCtx, describe, isContextLike } from './validate.js';
 import { countOp, mustYield, yieldTurn } from './fairness.js';
 
@@ -159,7 +160,7 @@ function park<R>(q: ChanQueue<any>, w: ChanWaiter<any>, state: string, name: str
     w._reject = reject;
   });
   q._push(w);
-  hookWait(w, q, state, name);
+  if (w._ctx !== undefined || storage !== undefined) hookWait(w, q, state, name);
   return p;
 }
 
@@ -181,6 +182,18 @@ function settleSend<T>(s: ChanWaiter<T>): void {
   }
   unhook(s);
   s._resolve(undefined);
+}
+
+// The deferred paths live out here: a closure inside send or recv would make every call allocate
+// a context for the variables it captures, deferred or not (measured: ~25% of a ping-pong).
+function sendNextTurn<T>(ch: Channel<T>, value: T, ctx: Context | undefined): Promise<void> {
+  return yieldTurn().then(() => ch.send(value, ctx));
+}
+function recvNextTurn<T>(ch: Channel<T>, ctx: Context | undefined): Promise<RecvResult<T>> {
+  return yieldTurn().then(() => ch.recv(ctx));
+}
+function rangeNextTurn<T>(ch: Channel<T>, it: RangeIterator<T>): Promise<RecvResult<T>> {
+  return yieldTurn().then(() => (it._done ? CLOSED : ch._recvFor(it)));
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -282,7 +295,28 @@ export class Channel<T> {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
     }
-    if (mustYield()) return yieldTurn().then(() => this.send(value, ctx));
+    if (mustYield()) return sendNextTurn(this, value, ctx);
+    // The hot paths stay small enough for V8 to inline into the caller's loop; anything with a
+    // context, a task to show or a select to settle goes through _offer (see docs/benchmarks.md).
+    const q = this._recvq;
+    const r = q._head;
+    if (r !== null) {
+      if (r._hook !== undefined || r._sel !== null || r._ctx !== undefined) return this._sendSlow(value, ctx);
+      q._remove(r);
+      countOp();
+      r._resolve({ value, ok: true });
+      return RESOLVED;
+    }
+    if (this._rn < this._cap) {
+      this._push(value);
+      countOp();
+      return RESOLVED;
+    }
+    return park(this._sendq, new ChanWaiter(ctx, value, null, 0), SENDING, this.name);
+  }
+
+  /** send past the first receiver in line having a context, a task or a select. */
+  private _sendSlow(value: T, ctx: Context | undefined): Promise<void> {
     if (this._offer(value)) {
       countOp();
       return RESOLVED;
@@ -322,14 +356,23 @@ export class Channel<T> {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
     }
-    if (mustYield()) return yieldTurn().then(() => this.recv(ctx));
-    if (this._rn > 0 || this._sendq._length > 0 || this._closed) {
-      const r = this.tryRecv();
-      if (r.ok || r.closed) {
-        countOp();
-        return Promise.resolve(r.ok ? r : CLOSED);
-      }
+    if (mustYield()) return recvNextTurn(this, ctx);
+    if (this._rn > 0 || this._sendq._head !== null || this._closed) return this._recvReady(ctx);
+    return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), RECEIVING, this.name);
+  }
+
+  /** recv when a value may be ready: buffered, offered by a sender, or the channel closed. */
+  private _recvReady(ctx: Context | undefined): Promise<RecvResult<T>> {
+    const r = this.tryRecv();
+    if (r.ok) {
+      countOp();
+      return Promise.resolve(r);
     }
+    if (r.closed) {
+      countOp();
+      return Promise.resolve(CLOSED);
+    }
+    // Every waiting sender's context had ended: they failed, and this receive waits.
     return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), RECEIVING, this.name);
   }
 
@@ -432,7 +475,7 @@ export class Channel<T> {
     const ctx = it._ctx;
     const err = ctx?.err;
     if (err !== undefined) return Promise.reject(err);
-    if (mustYield()) return yieldTurn().then(() => (it._done ? CLOSED : this._recvFor(it)));
+    if (mustYield()) return rangeNextTurn(this, it);
     if (this._rn > 0 || this._sendq._length > 0 || this._closed) {
       const r = this.tryRecv();
       if (r.ok || r.closed) {
