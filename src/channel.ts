@@ -196,6 +196,17 @@ function rangeNextTurn<T>(ch: Channel<T>, it: RangeIterator<T>): Promise<RecvRes
   return yieldTurn().then(() => (it._done ? CLOSED : ch._recvFor(it)));
 }
 
+/**
+ * Why an operation given `ctx` must not start: a rejected promise (a `ctx` that is not a Context,
+ * or one that is done), or undefined to go on. A send on a closed channel reports that first.
+ */
+function refuse(ctx: unknown, fn: string, closed: boolean): Promise<never> | undefined {
+  if (!isContextLike(ctx)) return Promise.reject(badOptionalCtx(ctx, fn));
+  if (closed) return undefined;
+  const err = ctx.err;
+  return err === undefined ? undefined : Promise.reject(err);
+}
+
 const RESOLVED: Promise<void> = Promise.resolve();
 const SENDING = waitingState('chan send');
 const RECEIVING = waitingState('chan receive');
@@ -289,34 +300,28 @@ export class Channel<T> {
    * ```
    */
   send(value: T, ctx?: Context): Promise<void> {
-    if (ctx !== undefined && !isContextLike(ctx)) return Promise.reject(badOptionalCtx(ctx, 'Channel.send'));
-    if (this._closed) return Promise.reject(new ChannelClosedError());
+    // V8 inlines send and recv into the caller's loop only while their bytecode, with everything
+    // they inline, fits its budget: so only the plain hand-off is written out here, and the rest
+    // (contexts, selects, the buffer, parking) is one call away. See docs/benchmarks.md.
     if (ctx !== undefined) {
-      const err = ctx.err;
-      if (err !== undefined) return Promise.reject(err);
+      const refused = refuse(ctx, 'Channel.send', this._closed);
+      if (refused !== undefined) return refused;
     }
+    if (this._closed) return Promise.reject(new ChannelClosedError());
     if (mustYield()) return sendNextTurn(this, value, ctx);
-    // The hot paths stay small enough for V8 to inline into the caller's loop; anything with a
-    // context, a task to show or a select to settle goes through _offer (see docs/benchmarks.md).
     const q = this._recvq;
     const r = q._head;
-    if (r !== null) {
-      if (r._hook !== undefined || r._sel !== null || r._ctx !== undefined) return this._sendSlow(value, ctx);
+    if (r !== null && r._hook === undefined && r._sel === null && r._ctx === undefined) {
       q._remove(r);
       countOp();
       r._resolve({ value, ok: true });
       return RESOLVED;
     }
-    if (this._rn < this._cap) {
-      this._push(value);
-      countOp();
-      return RESOLVED;
-    }
-    return park(this._sendq, new ChanWaiter(ctx, value, null, 0), SENDING, this.name);
+    return this._sendMore(value, ctx);
   }
 
-  /** send past the first receiver in line having a context, a task or a select. */
-  private _sendSlow(value: T, ctx: Context | undefined): Promise<void> {
+  /** send when the first receiver in line is not a plain one, or none waits. */
+  private _sendMore(value: T, ctx: Context | undefined): Promise<void> {
     if (this._offer(value)) {
       countOp();
       return RESOLVED;
@@ -352,13 +357,23 @@ export class Channel<T> {
    */
   recv(ctx?: Context): Promise<RecvResult<T>> {
     if (ctx !== undefined) {
-      if (!isContextLike(ctx)) return Promise.reject(badOptionalCtx(ctx, 'Channel.recv'));
-      const err = ctx.err;
-      if (err !== undefined) return Promise.reject(err);
+      const refused = refuse(ctx, 'Channel.recv', false);
+      if (refused !== undefined) return refused;
     }
     if (mustYield()) return recvNextTurn(this, ctx);
-    if (this._rn > 0 || this._sendq._head !== null || this._closed) return this._recvReady(ctx);
-    return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), RECEIVING, this.name);
+    if (this._rn === 0) {
+      const q = this._sendq;
+      const s = q._head;
+      if (s === null) {
+        if (!this._closed) return park(this._recvq, new ChanWaiter<T>(ctx, undefined, null, 0), RECEIVING, this.name);
+      } else if (s._hook === undefined && s._sel === null && s._ctx === undefined) {
+        q._remove(s);
+        countOp();
+        s._resolve(undefined);
+        return Promise.resolve({ value: s._value as T, ok: true });
+      }
+    }
+    return this._recvReady(ctx);
   }
 
   /** recv when a value may be ready: buffered, offered by a sender, or the channel closed. */
