@@ -42,4 +42,12 @@ export { Stopper } from './stopper.js';
 export { sleep, timeout, every, type EveryOptions, type EveryTask } from './timers.js';
 export { YIELD_BUDGET, YIELD_SLICE_MS } from './fairness.js';
 export { Channel, type ChannelOptions, type RecvCase, type RecvResult, type SendCase, type TryRecvResult } from './channel.js';
-export { select, type SelectCase, type SelectOptions, type SelectResult } from './select.js';
+export {
+  select,
+  type CaseResult,
+  type SelectCase,
+  type SelectDefault,
+  type SelectOptions,
+  type SelectResult,
+  type SelectResultOf,
+} from './select.js';

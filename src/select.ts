@@ -37,6 +37,34 @@ export interface SelectResult {
   ok: boolean;
 }
 
+/** What {@link select} resolves to with `default: true` when no case was ready. */
+export interface SelectDefault {
+  index: -1;
+  value: undefined;
+  ok: false;
+}
+
+/**
+ * What completing case `I` of type `C` gives: for a receive case, the `{ value, ok }` of its
+ * channel's element type; for a send case, `value` undefined and `ok` true. A disabled
+ * (`undefined`) case never completes, so it adds nothing.
+ */
+export type CaseResult<C, I extends number> =
+  C extends RecvCase<infer T>
+    ? { index: I; value: T; ok: true } | { index: I; value: undefined; ok: false }
+    : C extends SendCase<any>
+      ? { index: I; value: undefined; ok: true }
+      : never;
+
+/**
+ * The result of a {@link select} over `Cs`, as a union discriminated by `index`: for a tuple of
+ * cases (an array literal passed straight to select), checking `r.index === 1` types `r.value` as
+ * the element type of the second case's channel. For an array of unknown length, index is a number.
+ */
+export type SelectResultOf<Cs extends readonly SelectCase[]> = number extends Cs['length']
+  ? CaseResult<Cs[number], number>
+  : { [K in keyof Cs]: K extends `${infer I extends number}` ? CaseResult<Cs[K], I> : never }[number];
+
 /** Options for {@link select}. */
 export interface SelectOptions {
   /** Bounds the wait: when it ends, the select rejects with `ctx.err`. */
@@ -136,12 +164,28 @@ const NONE: SelectResult = Object.freeze({ index: -1, value: undefined, ok: fals
  *   case completed; ChannelClosedError when a send case's channel is closed (or closes while the
  *   select waits); TypeError for a case that is not one, a bad `ctx`, or when nothing is enabled
  *   and neither `default` nor `ctx` is given (that select would wait forever).
+ * The result is typed by case: with cases written as an array literal, checking `r.index`
+ * narrows `r.value` to that case's channel element type (see {@link SelectResultOf}).
+ *
  * @example
  * ```ts
  * const r = await select([results.recvCase(), quit.recvCase()], { ctx });
  * if (r.index === 1) return;
+ * if (r.ok) store(r.value); // r.value: Result
  * ```
  */
+export function select<const Cs extends readonly SelectCase[]>(
+  cases: Cs,
+  options: SelectOptions & { default: true },
+): Promise<SelectResultOf<Cs> | SelectDefault>;
+export function select<const Cs extends readonly SelectCase[]>(
+  cases: Cs,
+  options?: SelectOptions & { default?: false | undefined },
+): Promise<SelectResultOf<Cs>>;
+export function select<const Cs extends readonly SelectCase[]>(
+  cases: Cs,
+  options: SelectOptions,
+): Promise<SelectResultOf<Cs> | SelectDefault>;
 export function select(cases: readonly SelectCase[], options: SelectOptions = {}): Promise<SelectResult> {
   const ctx = options?.ctx;
   const dflt = options?.default === true;
@@ -168,7 +212,7 @@ export function select(cases: readonly SelectCase[], options: SelectOptions = {}
   if (err !== undefined) return Promise.reject(err);
   // The event loop's turn (see YIELD_BUDGET in channel.ts). Deferred whether or not a case is
   // ready: peeking every case costs more than a select that would have blocked waiting one turn.
-  if (mustYield()) return yieldTurn().then(() => select(cases, options));
+  if (mustYield()) return yieldTurn().then(() => select(cases, options as SelectOptions));
 
   // Poll in a random order (Fisher–Yates over the enabled indices): uniform among ready cases.
   const order = new Array<number>(enabled);

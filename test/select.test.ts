@@ -262,3 +262,49 @@ describe('select: randomized schedules', () => {
     }
   });
 });
+
+// Compile-time checks: `npm test` typechecks this file, so a wrong type here fails the run.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(_ok: T): void {}
+
+describe('select: result types', () => {
+  test("checking index narrows value to that case's element type; send cases give undefined", async () => {
+    const names = new Channel<string>(1);
+    const counts = new Channel<number>(1);
+    const out = new Channel<Date>(1);
+    names.trySend('ada');
+    const r = await select([names.recvCase(), counts.recvCase(), out.sendCase(new Date(0))]);
+    expectType<Equal<typeof r.index, 0 | 1 | 2>>(true);
+    if (r.index === 0) {
+      expectType<Equal<typeof r.value, string | undefined>>(true);
+      if (r.ok) expectType<Equal<typeof r.value, string>>(true);
+    } else if (r.index === 1) {
+      expectType<Equal<typeof r.value, number | undefined>>(true);
+    } else {
+      expectType<Equal<typeof r.value, undefined>>(true);
+      expectType<Equal<typeof r.ok, true>>(true);
+    }
+    assert.ok(r.index === 0 || r.index === 2, `a ready case completed (index ${r.index})`);
+  });
+
+  test('with default: true the result may be index -1; a disabled case adds nothing', async () => {
+    const a = new Channel<number>();
+    const maybe: Channel<string> | undefined = undefined as Channel<string> | undefined;
+    const r = await select([a.recvCase(), maybe?.recvCase()], { default: true });
+    expectType<Equal<typeof r.index, 0 | 1 | -1>>(true);
+    assert.deepEqual(r, { index: -1, value: undefined, ok: false });
+    const dyn: boolean = r.index === -1;
+    const r2 = await select([a.recvCase()], { default: dyn });
+    expectType<Equal<typeof r2.index, 0 | -1>>(true);
+    assert.equal(r2.index, -1, 'nothing was ready');
+  });
+
+  test('cases built at runtime (an array of unknown length) give a numeric index', async () => {
+    const chans = [new Channel<number>(1), new Channel<number>(1)];
+    (chans[1] as Channel<number>).trySend(5);
+    const r = await select(chans.map((c) => c.recvCase()));
+    expectType<Equal<typeof r.index, number>>(true);
+    if (r.ok) expectType<Equal<typeof r.value, number>>(true);
+    assert.deepEqual(r, { index: 1, value: 5, ok: true });
+  });
+});
