@@ -108,6 +108,17 @@ export async function rounds(variants, { warmup, runs, beforeEach }) {
   return samples;
 }
 
+/**
+ * The median over rounds of `samples[a][i] / samples[b][i]`: a ratio of two variants measured
+ * back to back in the same round, so a disturbance that slows one round slows both sides of its
+ * ratio. Steadier than the ratio of two medians on a noisy machine.
+ */
+export function pairedMedian(samples, a, b) {
+  const xs = samples.get(a);
+  const ys = samples.get(b);
+  return median(xs.map((x, i) => x / ys[i]));
+}
+
 /** Formats rows (arrays of cells) as an aligned text table; the first row is the header. */
 export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
