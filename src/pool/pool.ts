@@ -1,0 +1,889 @@
+/**
+ * WorkerPool: a bounded set of workers running jobs from a queue, with backpressure, per-job
+ * contexts and timeouts, and a shutdown that accounts for every job it accepted.
+ *
+ * How a job moves. A submit is *accepted* when an idle worker takes it, a new worker starts with
+ * it, or it enters the queue (fewer than `queueSize` waiting); otherwise the submit waits for room
+ * in the FIFO of waiting submitters (or is refused, with `onFull: 'reject'`). An accepted job ends
+ * in exactly one of: completed, failed, withdrawn (its submitter's context ended while it was
+ * queued), unprocessed (never started because the pool shut down) or interrupted (the pool
+ * cancelled it at shutdown and it did not complete). Each transition happens once, guarded by
+ * the job's `_state`, so the shutdown report can promise nothing lost and nothing counted twice.
+ *
+ * Workers are tasks of a corral Group (so dumps show them, and the job label each one runs); a
+ * worker takes the next job when it finishes one, goes idle when there is none, and exits when it
+ * idled `idleTimeout` above `minWorkers`, when the limit was lowered below the number of workers,
+ * or when the pool shuts down and no queued job is left for it.
+ *
+ * Rejected designs, kept here so nobody re-adds them:
+ * - A channel between submitters and workers: a job handed to a channel is invisible to the pool
+ *   until a worker takes it, so a shutdown could not hand queued jobs back (or withdraw a queued
+ *   job whose submitter gave up) without draining the channel, racing the workers.
+ * - A context per job always: a child context per job costs an allocation and a link into the
+ *   worker's context on the hot path; a job with neither a submitter context nor a timeout can
+ *   only be cancelled by the pool, which its worker's context already says.
+ * @module
+ */
+import { afterFunc, background, checkDuration, TASK_KEY, withCancel, withTimeout, type Context } from '../context.js';
+import { InvalidStateError } from '../errors.js';
+import { Group } from '../group.js';
+import { enterWait, leaveWait, now, waitingState } from '../registry.js';
+import type { Task } from '../task.js';
+import { checkCtx, describe, isContextLike } from '../validate.js';
+import { PoolClosedError, PoolOverloadError } from './errors.js';
+import { Histogram, type LatencyStats } from './histogram.js';
+
+/** Options for {@link WorkerPool}. Every duration is in milliseconds. */
+export interface PoolOptions<J> {
+  /** Shown in dumps: the workers are tasks named `NAME worker` of a group named NAME. Default `'pool'`. */
+  name?: string;
+  /** The most workers, so the most jobs running at once. A positive integer. Default 1. */
+  concurrency?: number;
+  /** Workers started at once and kept while idle. An integer from 0 to `concurrency`. Default 0. */
+  minWorkers?: number;
+  /** How long a worker above `minWorkers` stays idle before it exits; 0: never. Default 60,000. */
+  idleTimeout?: number;
+  /** Accepted jobs waiting for a worker; 0: a job is accepted only when a worker takes it. Default Infinity. */
+  queueSize?: number;
+  /** What a submit does when there is no room: wait for it, or reject with PoolOverloadError. Default `'wait'`. */
+  onFull?: 'wait' | 'reject';
+  /** With `onFull: 'wait'`, submits beyond this many waiting reject with PoolOverloadError. Default Infinity. */
+  maxWaitingSubmitters?: number;
+  /** Each job's time limit (its context ends with DeadlineExceededError); 0: none. Default 0. */
+  jobTimeout?: number;
+  /** Called once per job whose handler threw or rejected. Its own errors are reported as process warnings. */
+  onError?: (err: unknown, job: J) => void;
+  /** The pool's parent context: when it ends, the pool shuts down in `'abort'` mode. Default `background()`. */
+  ctx?: Context;
+}
+
+/** Options for {@link WorkerPool.submit}. */
+export interface SubmitOptions {
+  /** The submitter's context: when it ends, a waiting or queued job is withdrawn and a running one's context is cancelled. */
+  ctx?: Context;
+  /** This job's time limit in milliseconds, instead of the pool's `jobTimeout`; 0: none. */
+  timeout?: number;
+  /** Shown in dumps as the job a worker runs. Never put the job's data here. */
+  label?: string;
+}
+
+/** Options for {@link WorkerPool.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * `'drain'` (default) finishes queued and running jobs; `'abort'` cancels running jobs' contexts
+   * and starts no queued job.
+   */
+  mode?: 'drain' | 'abort';
+  /** In `'drain'` mode, how long to drain before cancelling what still runs. Default Infinity. */
+  timeout?: number;
+  /**
+   * How long, once running jobs were cancelled, to wait for handlers that ignore their context.
+   * Those still running then are reported as interrupted and counted in `stuck`. Default 5,000.
+   */
+  grace?: number;
+}
+
+/**
+ * What a shutdown did with every job accepted since the pool was created (or last restarted):
+ * `accepted = completed + failed + withdrawn + unprocessed.length + interrupted.length`.
+ */
+export interface ShutdownReport<J> {
+  mode: 'drain' | 'abort';
+  /** Jobs whose handler resolved. */
+  completed: number;
+  /** Jobs whose handler threw or rejected (not cancelled by the pool). */
+  failed: number;
+  /** Queued jobs taken back because their submitter's context ended before they started. */
+  withdrawn: number;
+  /** Jobs accepted but never started, oldest first: persist them, nothing else will run them. */
+  unprocessed: J[];
+  /** Jobs that started and were cancelled by the shutdown before they completed. */
+  interrupted: J[];
+  /** Of `interrupted`, handlers that had not settled `grace` ms after cancellation. */
+  stuck: number;
+  /** How long the shutdown took. */
+  durationMs: number;
+}
+
+/** A snapshot of a pool's load and history, current when returned. */
+export interface PoolStats {
+  concurrency: number;
+  /** Workers alive (running a job or idle). */
+  workers: number;
+  /** Jobs whose handler is running. */
+  running: number;
+  /** Workers waiting for a job. */
+  idle: number;
+  /** Accepted jobs waiting for a worker. */
+  queued: number;
+  /** Submits waiting for room (not accepted yet). */
+  waitingSubmitters: number;
+  completed: number;
+  failed: number;
+  withdrawn: number;
+  /** Submits refused: PoolOverloadError, or PoolClosedError for a submit after or waiting at shutdown. */
+  rejected: number;
+  /** Handler run times of completed and failed jobs (ms, coarse clock). */
+  latency: LatencyStats;
+}
+
+const POOL_OPTIONS = new Set([
+  'name',
+  'concurrency',
+  'minWorkers',
+  'idleTimeout',
+  'queueSize',
+  'onFull',
+  'maxWaitingSubmitters',
+  'jobTimeout',
+  'onError',
+  'ctx',
+]);
+const SUBMIT_OPTIONS = new Set(['ctx', 'timeout', 'label']);
+const SHUTDOWN_OPTIONS = new Set(['mode', 'timeout', 'grace']);
+
+const IDLE = waitingState('pool idle');
+
+// A job's life: each state is left once, which is what makes the accounting exact.
+const WAITING = 0; // a submit waiting for room: not accepted
+const QUEUED = 1; // accepted, in the queue
+const ASSIGNED = 2; // accepted, handed to a worker that has not started it yet
+const RUNNING = 3;
+const DONE = 4;
+
+/** One submitted job. @internal */
+class Job<J, R> {
+  readonly _job: J;
+  readonly _ctx: Context | undefined;
+  readonly _timeout: number;
+  readonly _label: string;
+  _state: number;
+  _resolve: (v: R) => void;
+  _reject: (e: unknown) => void;
+  /** Neighbours in the queue or the waiting list. */
+  _prev: Job<J, R> | null;
+  _next: Job<J, R> | null;
+  /** Stops the watch on the submitter's context. */
+  _unwatch: (() => boolean) | undefined;
+  /** Cancels the job's own context while it runs (only a job with a ctx or a timeout has one). */
+  _cancel: ((cause?: unknown) => void) | undefined;
+  /** The pool cancelled it at shutdown. */
+  _interrupted: boolean;
+  constructor(job: J, ctx: Context | undefined, timeout: number, label: string) {
+    this._job = job;
+    this._ctx = ctx;
+    this._timeout = timeout;
+    this._label = label;
+    this._state = WAITING;
+    this._resolve = noop;
+    this._reject = noop;
+    this._prev = null;
+    this._next = null;
+    this._unwatch = undefined;
+    this._cancel = undefined;
+    this._interrupted = false;
+  }
+}
+
+function noop(): void {}
+
+/** A FIFO of jobs, O(1) to push, shift and remove from the middle. @internal */
+class JobList<J, R> {
+  _head: Job<J, R> | null = null;
+  _tail: Job<J, R> | null = null;
+  _length = 0;
+
+  _push(j: Job<J, R>): void {
+    j._prev = this._tail;
+    j._next = null;
+    if (this._tail === null) this._head = j;
+    else this._tail._next = j;
+    this._tail = j;
+    this._length++;
+  }
+
+  _shift(): Job<J, R> | null {
+    const j = this._head;
+    if (j !== null) this._remove(j);
+    return j;
+  }
+
+  _remove(j: Job<J, R>): void {
+    const prev = j._prev;
+    const next = j._next;
+    if (prev === null) this._head = next;
+    else prev._next = next;
+    if (next === null) this._tail = prev;
+    else next._prev = prev;
+    j._prev = j._next = null;
+    this._length--;
+  }
+}
+
+/** One worker: a task of the pool's group. @internal */
+class Worker<J, R> {
+  _task: Task<void> | undefined = undefined;
+  /** The job handed to it while it was idle (or to start with). */
+  _job: Job<J, R> | null;
+  /** Wakes it from idle: with a job, or null to exit. */
+  _wake: ((j: Job<J, R> | null) => void) | undefined = undefined;
+  _idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Its index in the pool's idle stack, or -1. */
+  _idleAt = -1;
+  constructor(first: Job<J, R> | null) {
+    this._job = first;
+  }
+}
+
+/**
+ * WorkerPool runs `handler(job, ctx)` for submitted jobs on at most `concurrency` workers, queues
+ * what it cannot run yet (up to `queueSize`), and makes submitters wait (or refuses them) beyond
+ * that. Every job accepted is accounted for at shutdown: completed, failed, withdrawn, handed back
+ * as unprocessed, or interrupted.
+ *
+ * A handler that throws or rejects fails its own job only: the worker goes on with the next one.
+ * The handler's `ctx` ends when the pool aborts (or its shutdown timeout passes); a job submitted
+ * with a `ctx` or run with a timeout gets its own context, which also ends with those. A job with
+ * neither runs under its worker's context, so anything a handler starts under `ctx` and leaves
+ * running is cancelled at shutdown, not when that job returns.
+ *
+ * @throws TypeError from the constructor when `handler` is not a function, for an unknown option or
+ *   an option of the wrong type; RangeError naming the option for a bad number.
+ * @example
+ * ```ts
+ * const pool = new WorkerPool(async (scan: Scan, ctx) => analyse(scan, ctx), {
+ *   name: 'imaging', concurrency: 3, queueSize: 100,
+ * });
+ * const result = await pool.submit(scan, { ctx, label: `scan ${scan.id}` });
+ * const report = await pool.shutdown({ mode: 'drain', timeout: 25_000 });
+ * await persist(report.unprocessed);
+ * ```
+ */
+export class WorkerPool<J, R = unknown> {
+  /** The name given at construction, shown in dumps. */
+  readonly name: string;
+  private readonly _handler: (job: J, ctx: Context) => R | PromiseLike<R>;
+  private _limit: number;
+  private readonly _minWorkers: number;
+  private readonly _idleTimeout: number;
+  private readonly _queueSize: number;
+  private readonly _onFull: 'wait' | 'reject';
+  private readonly _maxWaiting: number;
+  private readonly _jobTimeout: number;
+  private readonly _onError: ((err: unknown, job: J) => void) | undefined;
+  private readonly _parent: Context;
+  private _stopParentWatch: (() => boolean) | undefined = undefined;
+
+  private _group!: Group;
+  private readonly _queue = new JobList<J, R>();
+  private readonly _waiting = new JobList<J, R>();
+  /** Idle workers, the most recently idle last (taken first, so the others can expire). */
+  private _idle: Worker<J, R>[] = [];
+  private _workers = 0;
+  private _running = 0;
+  /** Jobs started by workers and not settled, for cancelling them at shutdown. */
+  private readonly _active = new Set<Job<J, R>>();
+
+  private _completed = 0;
+  private _failed = 0;
+  private _withdrawn = 0;
+  private _rejected = 0;
+  private _unprocessed: J[] = [];
+  private _interruptedJobs: J[] = [];
+  private _stuck = 0;
+  private _latency = new Histogram();
+
+  private _closed = false;
+  private _shutdown: Promise<ShutdownReport<J>> | undefined = undefined;
+  private _shutdownDone = false;
+  private _finish: (() => void) | undefined = undefined;
+  private _timers: ReturnType<typeof setTimeout>[] = [];
+
+  constructor(handler: (job: J, ctx: Context) => R | PromiseLike<R>, options: PoolOptions<J> = {}) {
+    if (typeof handler !== 'function') throw new TypeError(`WorkerPool: handler must be a function (got ${describe(handler)})`);
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`WorkerPool: options must be an object (got ${describe(options)})`);
+    }
+    for (const k of Object.keys(options)) {
+      if (!POOL_OPTIONS.has(k)) throw new TypeError(`WorkerPool: unknown option ${JSON.stringify(k)}`);
+    }
+    const name = options.name ?? 'pool';
+    if (typeof name !== 'string') throw new TypeError(`WorkerPool: name must be a string (got ${describe(name)})`);
+    const concurrency = options.concurrency ?? 1;
+    checkPositiveInt(concurrency, 'concurrency');
+    const minWorkers = options.minWorkers ?? 0;
+    if (typeof minWorkers !== 'number' || !Number.isInteger(minWorkers) || minWorkers < 0 || minWorkers > concurrency) {
+      throw new RangeError(`WorkerPool: minWorkers must be an integer from 0 to concurrency (${concurrency}) (got ${describe(minWorkers)})`);
+    }
+    const idleTimeout = options.idleTimeout ?? 60_000;
+    checkDuration(idleTimeout, 'idleTimeout', 'WorkerPool');
+    const queueSize = options.queueSize ?? Infinity;
+    checkCount(queueSize, 'queueSize');
+    const onFull = options.onFull ?? 'wait';
+    if (onFull !== 'wait' && onFull !== 'reject') {
+      throw new TypeError(`WorkerPool: onFull must be 'wait' or 'reject' (got ${describe(onFull)})`);
+    }
+    const maxWaiting = options.maxWaitingSubmitters ?? Infinity;
+    checkCount(maxWaiting, 'maxWaitingSubmitters');
+    const jobTimeout = options.jobTimeout ?? 0;
+    checkDuration(jobTimeout, 'jobTimeout', 'WorkerPool');
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new TypeError(`WorkerPool: onError must be a function (got ${describe(options.onError)})`);
+    }
+    if (options.ctx !== undefined) checkCtx(options.ctx, 'WorkerPool');
+    this.name = name;
+    this._handler = handler;
+    this._limit = concurrency;
+    this._minWorkers = minWorkers;
+    this._idleTimeout = idleTimeout;
+    this._queueSize = queueSize;
+    this._onFull = onFull;
+    this._maxWaiting = maxWaiting;
+    this._jobTimeout = jobTimeout;
+    this._onError = options.onError;
+    this._parent = options.ctx ?? background();
+    this._open();
+  }
+
+  /** The current limit on workers (and so on jobs running at once). */
+  get concurrency(): number {
+    return this._limit;
+  }
+
+  /** Whether `shutdown()` was called (and `restart()` not since). */
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  /**
+   * submit runs `job` on a worker and resolves with the handler's result, or rejects with its
+   * error. See the class docs for when it waits; a submit that waits for room is not accepted yet,
+   * and rejects with `ctx.err` if its context ends first.
+   *
+   * @throws (as a rejection) PoolClosedError (with `job`) once shutdown began; PoolOverloadError
+   *   (with `job`) when there is no room and `onFull` is `'reject'` or too many submits wait;
+   *   `ctx.err` when `ctx` is or becomes done before the job starts; TypeError/RangeError for bad options.
+   * @example
+   * ```ts
+   * const score = await pool.submit(answers, { ctx, timeout: 5_000, label: 'phq-9' });
+   * ```
+   */
+  submit(job: J, options?: SubmitOptions): Promise<R> {
+    let j: Job<J, R>;
+    try {
+      j = this._newJob(job, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._admit(j, false) as Promise<R>;
+  }
+
+  /**
+   * trySubmit submits `job` only if it can be accepted without waiting: it returns the promise
+   * `submit` would, or `false` when there is no room or the pool is shut down.
+   *
+   * @throws TypeError/RangeError for bad options (synchronously).
+   * @example
+   * ```ts
+   * const p = pool.trySubmit(event);
+   * if (p === false) dropped++;
+   * ```
+   */
+  trySubmit(job: J, options?: SubmitOptions): Promise<R> | false {
+    const j = this._newJob(job, options);
+    if (this._closed || !this._hasRoom()) return false;
+    return this._admit(j, true) as Promise<R>;
+  }
+
+  /**
+   * resize changes the limit on workers. Raising it starts workers for queued jobs and waiting
+   * submits at once; lowering it lets running jobs finish, then the extra workers exit (idle ones
+   * at once). No running job is interrupted.
+   *
+   * @throws RangeError unless `n` is a positive integer.
+   * @example
+   * ```ts
+   * pool.resize(os.availableParallelism());
+   * ```
+   */
+  resize(n: number): void {
+    checkPositiveInt(n, 'concurrency', 'WorkerPool.resize');
+    this._limit = n;
+    // Too many idle workers: the extra ones exit now (busy ones exit after their job).
+    while (this._workers > this._limit && this._idle.length > 0) this._dismiss(this._idle[this._idle.length - 1] as Worker<J, R>);
+    this._fill();
+  }
+
+  /**
+   * stats returns the pool's load and totals, current when called.
+   *
+   * @example
+   * ```ts
+   * const { queued, running, latency } = pool.stats();
+   * ```
+   */
+  stats(): PoolStats {
+    return {
+      concurrency: this._limit,
+      workers: this._workers,
+      running: this._running,
+      idle: this._idle.length,
+      queued: this._queue._length,
+      waitingSubmitters: this._waiting._length,
+      completed: this._completed,
+      failed: this._failed,
+      withdrawn: this._withdrawn,
+      rejected: this._rejected,
+      latency: this._latency.stats(),
+    };
+  }
+
+  /**
+   * shutdown stops the pool: from this call on, submits reject with PoolClosedError, and so do
+   * submits still waiting for room. `'drain'` lets queued and running jobs finish (until
+   * `timeout`); `'abort'` cancels running jobs and starts no queued job. It resolves, once no
+   * worker is left, with a report of every job accepted since the pool started. Calling it again
+   * returns the same promise.
+   *
+   * @throws TypeError for an unknown option or mode; RangeError for a bad `timeout` or `grace`.
+   * @example
+   * ```ts
+   * const report = await pool.shutdown({ timeout: 20_000 });
+   * for (const job of report.unprocessed) await outbox.save(job);
+   * ```
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport<J>> {
+    if (this._shutdown !== undefined) return this._shutdown;
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`WorkerPool.shutdown: options must be an object (got ${describe(options)})`);
+    }
+    for (const k of Object.keys(options)) {
+      if (!SHUTDOWN_OPTIONS.has(k)) throw new TypeError(`WorkerPool.shutdown: unknown option ${JSON.stringify(k)}`);
+    }
+    const mode = options.mode ?? 'drain';
+    if (mode !== 'drain' && mode !== 'abort') {
+      throw new TypeError(`WorkerPool.shutdown: mode must be 'drain' or 'abort' (got ${describe(mode)})`);
+    }
+    const timeout = options.timeout ?? Infinity;
+    if (timeout !== Infinity) checkDuration(timeout, 'timeout', 'WorkerPool.shutdown');
+    const grace = options.grace ?? 5_000;
+    checkDuration(grace, 'grace', 'WorkerPool.shutdown');
+
+    const started = now();
+    this._closed = true;
+    this._stopParentWatch?.();
+    this._stopParentWatch = undefined;
+    // Submits still waiting for room were never accepted: they are turned away, not reported.
+    for (let j = this._waiting._shift(); j !== null; j = this._waiting._shift()) {
+      j._state = DONE;
+      j._unwatch?.();
+      this._rejected++;
+      j._reject(new PoolClosedError(j._job));
+    }
+    this._shutdown = new Promise<void>((resolve) => (this._finish = resolve)).then(() => {
+      this._shutdownDone = true;
+      for (const t of this._timers) clearTimeout(t);
+      this._timers = [];
+      return {
+        mode,
+        completed: this._completed,
+        failed: this._failed,
+        withdrawn: this._withdrawn,
+        unprocessed: this._unprocessed,
+        interrupted: this._interruptedJobs,
+        stuck: this._stuck,
+        durationMs: now() - started,
+      };
+    });
+    if (mode === 'abort') this._abort(grace);
+    else if (timeout !== Infinity) this._timers.push(setTimeout(() => this._abort(grace), timeout));
+    // Idle workers have nothing left to drain: they exit now.
+    while (this._idle.length > 0) this._dismiss(this._idle[this._idle.length - 1] as Worker<J, R>);
+    this._checkDone();
+    return this._shutdown;
+  }
+
+  /**
+   * restart reopens a pool that was shut down, with fresh totals (like ants' Reboot). On a pool
+   * that is not shut down it does nothing.
+   *
+   * @throws InvalidStateError while a shutdown is still in progress.
+   * @example
+   * ```ts
+   * await pool.shutdown();
+   * pool.restart();
+   * ```
+   */
+  restart(): void {
+    if (!this._closed) return;
+    if (!this._shutdownDone) throw new InvalidStateError('WorkerPool.restart: the pool is still shutting down');
+    this._closed = false;
+    this._shutdown = undefined;
+    this._shutdownDone = false;
+    this._finish = undefined;
+    this._completed = this._failed = this._withdrawn = this._rejected = this._stuck = 0;
+    this._unprocessed = [];
+    this._interruptedJobs = [];
+    this._latency = new Histogram();
+    this._open();
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  private _open(): void {
+    this._group = new Group(this._parent, { name: this.name, failFast: false });
+    if (this._parent !== BACKGROUND_CTX) {
+      this._stopParentWatch = afterFunc(this._parent, () => {
+        if (!this._closed) void this.shutdown({ mode: 'abort' });
+      });
+    }
+    for (let i = 0; i < this._minWorkers; i++) this._spawn(null);
+  }
+
+  private _newJob(job: J, options: SubmitOptions | undefined): Job<J, R> {
+    if (options === undefined) return new Job<J, R>(job, undefined, this._jobTimeout, '');
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`WorkerPool.submit: options must be an object (got ${describe(options)})`);
+    }
+    for (const k of Object.keys(options)) {
+      if (!SUBMIT_OPTIONS.has(k)) throw new TypeError(`WorkerPool.submit: unknown option ${JSON.stringify(k)}`);
+    }
+    const { ctx, label = '' } = options;
+    if (ctx !== undefined && !isContextLike(ctx)) {
+      throw new TypeError(`WorkerPool.submit: ctx must be a Context (got ${describe(ctx)})`);
+    }
+    const timeout = options.timeout ?? this._jobTimeout;
+    checkDuration(timeout, 'timeout', 'WorkerPool.submit');
+    if (typeof label !== 'string') throw new TypeError(`WorkerPool.submit: label must be a string (got ${describe(label)})`);
+    return new Job<J, R>(job, ctx, timeout, label);
+  }
+
+  /** Whether a submit now would be accepted without waiting. */
+  private _hasRoom(): boolean {
+    return this._idle.length > 0 || this._workers < this._limit || this._queue._length < this._queueSize;
+  }
+
+  /** Accepts `j` if there is room, else makes it wait or refuses it. Returns its promise. */
+  private _admit(j: Job<J, R>, mustFit: boolean): Promise<R> {
+    if (this._closed) {
+      this._rejected++;
+      return Promise.reject(new PoolClosedError(j._job));
+    }
+    const ctx = j._ctx;
+    if (ctx !== undefined) {
+      const err = ctx.err;
+      if (err !== undefined) return Promise.reject(err);
+    }
+    const p = new Promise<R>((resolve, reject) => {
+      j._resolve = resolve;
+      j._reject = reject;
+    });
+    if (!this._accept(j)) {
+      if (mustFit || this._onFull === 'reject' || this._waiting._length >= this._maxWaiting) {
+        this._rejected++;
+        return Promise.reject(new PoolOverloadError(j._job));
+      }
+      this._waiting._push(j);
+    }
+    // Watch the submitter's context while the job waits, is queued or runs.
+    if (ctx !== undefined && j._state !== DONE) j._unwatch = afterFunc(ctx, () => this._submitterDone(j));
+    return p;
+  }
+
+  /** Gives `j` to an idle worker, a new worker or the queue; false when none has room. */
+  private _accept(j: Job<J, R>): boolean {
+    const idle = this._idle.pop();
+    if (idle !== undefined) {
+      idle._idleAt = -1;
+      j._state = ASSIGNED;
+      this._wakeWorker(idle, j);
+      return true;
+    }
+    if (this._workers < this._limit) {
+      j._state = ASSIGNED;
+      this._spawn(j);
+      return true;
+    }
+    if (this._queue._length < this._queueSize) {
+      j._state = QUEUED;
+      this._queue._push(j);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Puts free capacity to use, oldest first: queued jobs go to idle or new workers, then waiting
+   * submits are accepted while there is room (after a resize, or a queued job withdrawn).
+   */
+  private _fill(): void {
+    for (;;) {
+      const q = this._queue._head;
+      if (q !== null && (this._idle.length > 0 || this._workers < this._limit)) {
+        this._queue._remove(q);
+        this._accept(q); // an idle or a new worker takes it: it does not go back in the queue
+        continue;
+      }
+      const w = this._waiting._head;
+      if (w !== null && this._hasRoom()) {
+        this._waiting._remove(w);
+        this._accept(w);
+        continue;
+      }
+      return;
+    }
+  }
+
+  /** The submitter's context ended: withdraw the job if it has not started, else cancel it. */
+  private _submitterDone(j: Job<J, R>): void {
+    const err = (j._ctx as Context).err;
+    switch (j._state) {
+      case WAITING:
+        this._waiting._remove(j);
+        j._state = DONE;
+        j._reject(err);
+        return;
+      case QUEUED:
+        this._queue._remove(j);
+        j._state = DONE;
+        this._withdrawn++;
+        j._reject(err);
+        this._fill();
+        this._checkDone();
+        return;
+      case RUNNING:
+        j._cancel?.(err);
+        return;
+      default:
+        // ASSIGNED: the worker checks the context before it starts the job.
+        return;
+    }
+  }
+
+  /** The next job for a worker that is free, or null. */
+  private _nextFor(): Job<J, R> | null {
+    if (this._workers > this._limit) return null; // lowered: this worker retires
+    const q = this._queue._shift();
+    if (q !== null) {
+      if (this._waiting._length > 0) {
+        const w = this._waiting._shift() as Job<J, R>;
+        w._state = QUEUED;
+        this._queue._push(w);
+      }
+      return q;
+    }
+    if (this._waiting._length > 0) return this._waiting._shift(); // queueSize 0: a direct hand-off
+    return null;
+  }
+
+  private _spawn(first: Job<J, R> | null): void {
+    const w = new Worker<J, R>(first);
+    this._workers++;
+    w._task = this._group.go((wctx) => this._work(w, wctx), { name: `${this.name} worker` }) as Task<void>;
+  }
+
+  private _wakeWorker(w: Worker<J, R>, j: Job<J, R> | null): void {
+    if (w._idleTimer !== undefined) {
+      clearTimeout(w._idleTimer);
+      w._idleTimer = undefined;
+    }
+    const wake = w._wake as (j: Job<J, R> | null) => void;
+    w._wake = undefined;
+    wake(j);
+  }
+
+  /** Sends an idle worker away. */
+  private _dismiss(w: Worker<J, R>): void {
+    this._removeIdle(w);
+    this._wakeWorker(w, null);
+  }
+
+  private _removeIdle(w: Worker<J, R>): void {
+    const i = w._idleAt;
+    if (i < 0) return;
+    const last = this._idle.pop() as Worker<J, R>;
+    if (last !== w) {
+      this._idle[i] = last;
+      last._idleAt = i;
+    }
+    w._idleAt = -1;
+  }
+
+  /**
+   * A worker's life: run jobs until there is none for it. Never throws. A worker whose job the
+   * shutdown gave up on (stuck) was already written off, and leaves without counting itself out.
+   */
+  private async _work(w: Worker<J, R>, wctx: Context): Promise<void> {
+    // Read through the context: go() runs this before it returns the task.
+    const task = wctx.value(TASK_KEY) as Task<void> | undefined;
+    let writtenOff = false;
+    try {
+      let j = w._job;
+      w._job = null;
+      for (;;) {
+        if (j === null) {
+          if (wctx.err !== undefined) break; // aborted: this worker's run of the pool is over
+          j = this._nextFor();
+        }
+        if (j === null) {
+          if (this._closed || this._workers > this._limit) break;
+          j = await this._idleWait(w, task);
+          if (j === null) break;
+        }
+        if (await this._run(j, wctx, task)) {
+          writtenOff = true;
+          break;
+        }
+        j = null;
+      }
+    } finally {
+      if (!writtenOff) {
+        this._workers--;
+        this._checkDone();
+      }
+    }
+  }
+
+  /** Waits idle for a job; null when told to exit or when idle too long. */
+  private _idleWait(w: Worker<J, R>, task: Task<void> | undefined): Promise<Job<J, R> | null> {
+    return new Promise<Job<J, R> | null>((resolve) => {
+      const prev = enterWait(task, IDLE);
+      w._wake = (j) => {
+        leaveWait(task, prev, IDLE);
+        resolve(j);
+      };
+      w._idleAt = this._idle.length;
+      this._idle.push(w);
+      if (this._idleTimeout > 0 && this._workers > this._minWorkers) {
+        const timer = setTimeout(() => {
+          w._idleTimer = undefined;
+          if (w._idleAt >= 0 && this._workers > this._minWorkers) this._dismiss(w);
+        }, this._idleTimeout);
+        timer.unref();
+        w._idleTimer = timer;
+      }
+    });
+  }
+
+  /**
+   * Runs one job on a worker whose context is `wctx`, and accounts for how it ended. Returns true
+   * when the shutdown gave up on the job while it ran (the worker is written off).
+   */
+  private async _run(j: Job<J, R>, wctx: Context, task: Task<void> | undefined): Promise<boolean> {
+    const sctx = j._ctx;
+    if (sctx !== undefined && sctx.err !== undefined) {
+      // Its submitter gave up between the hand-off and now: withdrawn, never started.
+      j._unwatch?.();
+      j._state = DONE;
+      this._withdrawn++;
+      j._reject(sctx.err);
+      return false;
+    }
+    j._state = RUNNING;
+    this._running++;
+    this._active.add(j);
+    if (task !== undefined && j._label !== '') task._labels = { job: j._label };
+    let ctx = wctx;
+    if (sctx !== undefined || j._timeout > 0) {
+      const c = j._timeout > 0 ? withTimeout(wctx, j._timeout) : withCancel(wctx);
+      ctx = c.ctx;
+      j._cancel = c.cancel;
+    }
+    const t0 = now();
+    let ok = true;
+    let value: unknown;
+    try {
+      value = await this._handler(j._job, ctx);
+    } catch (e) {
+      ok = false;
+      value = e;
+    }
+    if (task !== undefined) task._labels = undefined;
+    if (j._state !== RUNNING) return true; // given up on at shutdown (stuck): already accounted for
+    this._running--;
+    this._active.delete(j);
+    j._cancel?.();
+    j._cancel = undefined;
+    j._unwatch?.();
+    j._state = DONE;
+    this._latency.record(now() - t0);
+    if (ok) {
+      this._completed++;
+      j._resolve(value as R);
+      return false;
+    }
+    if (j._interrupted) this._interruptedJobs.push(j._job);
+    else this._failed++;
+    this._reportError(value, j._job);
+    j._reject(value);
+    return false;
+  }
+
+  private _reportError(err: unknown, job: J): void {
+    const onError = this._onError;
+    if (onError === undefined) return;
+    try {
+      onError(err, job);
+    } catch (e) {
+      process.emitWarning(`WorkerPool "${this.name}": onError threw: ${e instanceof Error ? e.message : String(e)}`, {
+        code: 'CORRAL_POOL_ONERROR',
+      });
+    }
+  }
+
+  /** Cancels running jobs and hands queued ones back; `grace` later, gives up on the rest. */
+  private _abort(grace: number): void {
+    for (let j = this._queue._shift(); j !== null; j = this._queue._shift()) {
+      j._state = DONE;
+      j._unwatch?.();
+      this._unprocessed.push(j._job);
+      j._reject(new PoolClosedError(j._job));
+    }
+    for (const j of this._active) j._interrupted = true;
+    this._group.cancel(new PoolClosedError(undefined, 'worker pool aborted'));
+    if (this._active.size > 0) this._timers.push(setTimeout(() => this._giveUp(), grace));
+    this._checkDone();
+  }
+
+  /**
+   * Handlers still running `grace` after cancellation: reported as interrupted and stuck, their
+   * submitters rejected, and their workers written off (each leaves when its handler settles).
+   */
+  private _giveUp(): void {
+    for (const j of this._active) {
+      j._state = DONE;
+      j._cancel?.();
+      j._unwatch?.();
+      this._running--;
+      this._workers--;
+      this._stuck++;
+      this._interruptedJobs.push(j._job);
+      j._reject(new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
+    }
+    this._active.clear();
+    this._checkDone();
+  }
+
+  /** Resolves a pending shutdown once no queued job and no worker is left. */
+  private _checkDone(): void {
+    if (this._finish === undefined || this._queue._length > 0 || this._workers > 0) return;
+    const finish = this._finish;
+    this._finish = undefined;
+    finish();
+  }
+}
+
+const BACKGROUND_CTX = background();
+
+function checkPositiveInt(n: unknown, name: string, fn = 'WorkerPool'): asserts n is number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new RangeError(`${fn}: ${name} must be a positive integer (got ${describe(n)})`);
+  }
+}
+
+function checkCount(n: unknown, name: string): asserts n is number {
+  if (n === Infinity) return;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new RangeError(`WorkerPool: ${name} must be an integer >= 0 or Infinity (got ${describe(n)})`);
+  }
+}
