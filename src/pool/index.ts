@@ -3,6 +3,7 @@
  * shutdown that accounts for every job it accepted. See docs/pool.md.
  * @module
  */
-export { WorkerPool, type PoolOptions, type PoolStats, type ShutdownOptions, type ShutdownReport, type SubmitOptions } from './pool.js';
+export { WorkerPool } from './pool.js';
+export type { PoolOptions, PoolStats, ShutdownOptions, ShutdownReport, SubmitOptions } from './options.js';
 export { PoolClosedError, PoolOverloadError } from './errors.js';
 export type { LatencyStats } from './histogram.js';

@@ -31,194 +31,23 @@ import { enterWait, leaveWait, now, waitingState } from '../registry.js';
 import type { Task } from '../task.js';
 import { checkCtx, describe, isContextLike } from '../validate.js';
 import { PoolClosedError, PoolOverloadError } from './errors.js';
-import { Histogram, type LatencyStats } from './histogram.js';
-
-/** Options for {@link WorkerPool}. Every duration is in milliseconds. */
-export interface PoolOptions<J> {
-  /** Shown in dumps: the workers are tasks named `NAME worker` of a group named NAME. Default `'pool'`. */
-  name?: string;
-  /** The most workers, so the most jobs running at once. A positive integer. Default 1. */
-  concurrency?: number;
-  /** Workers started at once and kept while idle. An integer from 0 to `concurrency`. Default 0. */
-  minWorkers?: number;
-  /** How long a worker above `minWorkers` stays idle before it exits; 0: never. Default 60,000. */
-  idleTimeout?: number;
-  /** Accepted jobs waiting for a worker; 0: a job is accepted only when a worker takes it. Default Infinity. */
-  queueSize?: number;
-  /** What a submit does when there is no room: wait for it, or reject with PoolOverloadError. Default `'wait'`. */
-  onFull?: 'wait' | 'reject';
-  /** With `onFull: 'wait'`, submits beyond this many waiting reject with PoolOverloadError. Default Infinity. */
-  maxWaitingSubmitters?: number;
-  /** Each job's time limit (its context ends with DeadlineExceededError); 0: none. Default 0. */
-  jobTimeout?: number;
-  /** Called once per job whose handler threw or rejected. Its own errors are reported as process warnings. */
-  onError?: (err: unknown, job: J) => void;
-  /** The pool's parent context: when it ends, the pool shuts down in `'abort'` mode. Default `background()`. */
-  ctx?: Context;
-}
-
-/** Options for {@link WorkerPool.submit}. */
-export interface SubmitOptions {
-  /** The submitter's context: when it ends, a waiting or queued job is withdrawn and a running one's context is cancelled. */
-  ctx?: Context;
-  /** This job's time limit in milliseconds, instead of the pool's `jobTimeout`; 0: none. */
-  timeout?: number;
-  /** Shown in dumps as the job a worker runs. Never put the job's data here. */
-  label?: string;
-}
-
-/** Options for {@link WorkerPool.shutdown}. */
-export interface ShutdownOptions {
-  /**
-   * `'drain'` (default) finishes queued and running jobs; `'abort'` cancels running jobs' contexts
-   * and starts no queued job.
-   */
-  mode?: 'drain' | 'abort';
-  /** In `'drain'` mode, how long to drain before cancelling what still runs. Default Infinity. */
-  timeout?: number;
-  /**
-   * How long, once running jobs were cancelled, to wait for handlers that ignore their context.
-   * Those still running then are reported as interrupted and counted in `stuck`. Default 5,000.
-   */
-  grace?: number;
-}
-
-/**
- * What a shutdown did with every job accepted since the pool was created (or last restarted):
- * `accepted = completed + failed + withdrawn + unprocessed.length + interrupted.length`.
- */
-export interface ShutdownReport<J> {
-  mode: 'drain' | 'abort';
-  /** Jobs whose handler resolved. */
-  completed: number;
-  /** Jobs whose handler threw or rejected (not cancelled by the pool). */
-  failed: number;
-  /** Queued jobs taken back because their submitter's context ended before they started. */
-  withdrawn: number;
-  /** Jobs accepted but never started, oldest first: persist them, nothing else will run them. */
-  unprocessed: J[];
-  /** Jobs that started and were cancelled by the shutdown before they completed. */
-  interrupted: J[];
-  /** Of `interrupted`, handlers that had not settled `grace` ms after cancellation. */
-  stuck: number;
-  /** How long the shutdown took. */
-  durationMs: number;
-}
-
-/** A snapshot of a pool's load and history, current when returned. */
-export interface PoolStats {
-  concurrency: number;
-  /** Workers alive (running a job or idle). */
-  workers: number;
-  /** Jobs whose handler is running. */
-  running: number;
-  /** Workers waiting for a job. */
-  idle: number;
-  /** Accepted jobs waiting for a worker. */
-  queued: number;
-  /** Submits waiting for room (not accepted yet). */
-  waitingSubmitters: number;
-  completed: number;
-  failed: number;
-  withdrawn: number;
-  /** Submits refused: PoolOverloadError, or PoolClosedError for a submit after or waiting at shutdown. */
-  rejected: number;
-  /** Handler run times of completed and failed jobs (ms, coarse clock). */
-  latency: LatencyStats;
-}
-
-const POOL_OPTIONS = new Set([
-  'name',
-  'concurrency',
-  'minWorkers',
-  'idleTimeout',
-  'queueSize',
-  'onFull',
-  'maxWaitingSubmitters',
-  'jobTimeout',
-  'onError',
-  'ctx',
-]);
-const SUBMIT_OPTIONS = new Set(['ctx', 'timeout', 'label']);
-const SHUTDOWN_OPTIONS = new Set(['mode', 'timeout', 'grace']);
+import { Histogram } from './histogram.js';
+import { ASSIGNED, DONE, Job, JobExtras, JobList, QUEUED, RUNNING, WAITING } from './job.js';
+import {
+  checkCount,
+  checkKeys,
+  checkPositiveInt,
+  POOL_OPTIONS,
+  SHUTDOWN_OPTIONS,
+  SUBMIT_OPTIONS,
+  type PoolOptions,
+  type PoolStats,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type SubmitOptions,
+} from './options.js';
 
 const IDLE = waitingState('pool idle');
-
-// A job's life: each state is left once, which is what makes the accounting exact.
-const WAITING = 0; // a submit waiting for room: not accepted
-const QUEUED = 1; // accepted, in the queue
-const ASSIGNED = 2; // accepted, handed to a worker that has not started it yet
-const RUNNING = 3;
-const DONE = 4;
-
-/** One submitted job. @internal */
-class Job<J, R> {
-  readonly _job: J;
-  readonly _ctx: Context | undefined;
-  readonly _timeout: number;
-  readonly _label: string;
-  _state: number;
-  _resolve: (v: R) => void;
-  _reject: (e: unknown) => void;
-  /** Neighbours in the queue or the waiting list. */
-  _prev: Job<J, R> | null;
-  _next: Job<J, R> | null;
-  /** Stops the watch on the submitter's context. */
-  _unwatch: (() => boolean) | undefined;
-  /** Cancels the job's own context while it runs (only a job with a ctx or a timeout has one). */
-  _cancel: ((cause?: unknown) => void) | undefined;
-  /** The pool cancelled it at shutdown. */
-  _interrupted: boolean;
-  constructor(job: J, ctx: Context | undefined, timeout: number, label: string) {
-    this._job = job;
-    this._ctx = ctx;
-    this._timeout = timeout;
-    this._label = label;
-    this._state = WAITING;
-    this._resolve = noop;
-    this._reject = noop;
-    this._prev = null;
-    this._next = null;
-    this._unwatch = undefined;
-    this._cancel = undefined;
-    this._interrupted = false;
-  }
-}
-
-function noop(): void {}
-
-/** A FIFO of jobs, O(1) to push, shift and remove from the middle. @internal */
-class JobList<J, R> {
-  _head: Job<J, R> | null = null;
-  _tail: Job<J, R> | null = null;
-  _length = 0;
-
-  _push(j: Job<J, R>): void {
-    j._prev = this._tail;
-    j._next = null;
-    if (this._tail === null) this._head = j;
-    else this._tail._next = j;
-    this._tail = j;
-    this._length++;
-  }
-
-  _shift(): Job<J, R> | null {
-    const j = this._head;
-    if (j !== null) this._remove(j);
-    return j;
-  }
-
-  _remove(j: Job<J, R>): void {
-    const prev = j._prev;
-    const next = j._next;
-    if (prev === null) this._head = next;
-    else prev._next = next;
-    if (next === null) this._tail = prev;
-    else next._prev = prev;
-    j._prev = j._next = null;
-    this._length--;
-  }
-}
 
 /** One worker: a task of the pool's group. @internal */
 class Worker<J, R> {
@@ -304,9 +133,7 @@ export class WorkerPool<J, R = unknown> {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`WorkerPool: options must be an object (got ${describe(options)})`);
     }
-    for (const k of Object.keys(options)) {
-      if (!POOL_OPTIONS.has(k)) throw new TypeError(`WorkerPool: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(options, POOL_OPTIONS, 'WorkerPool');
     const name = options.name ?? 'pool';
     if (typeof name !== 'string') throw new TypeError(`WorkerPool: name must be a string (got ${describe(name)})`);
     const concurrency = options.concurrency ?? 1;
@@ -457,9 +284,7 @@ export class WorkerPool<J, R = unknown> {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`WorkerPool.shutdown: options must be an object (got ${describe(options)})`);
     }
-    for (const k of Object.keys(options)) {
-      if (!SHUTDOWN_OPTIONS.has(k)) throw new TypeError(`WorkerPool.shutdown: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(options, SHUTDOWN_OPTIONS, 'WorkerPool.shutdown');
     const mode = options.mode ?? 'drain';
     if (mode !== 'drain' && mode !== 'abort') {
       throw new TypeError(`WorkerPool.shutdown: mode must be 'drain' or 'abort' (got ${describe(mode)})`);
@@ -476,7 +301,7 @@ export class WorkerPool<J, R = unknown> {
     // Submits still waiting for room were never accepted: they are turned away, not reported.
     for (let j = this._waiting._shift(); j !== null; j = this._waiting._shift()) {
       j._state = DONE;
-      j._unwatch?.();
+      j._x?.unwatch?.();
       this._rejected++;
       j._reject(new PoolClosedError(j._job));
     }
@@ -541,13 +366,11 @@ export class WorkerPool<J, R = unknown> {
   }
 
   private _newJob(job: J, options: SubmitOptions | undefined): Job<J, R> {
-    if (options === undefined) return new Job<J, R>(job, undefined, this._jobTimeout, '');
+    if (options === undefined) return new Job<J, R>(job, undefined);
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`WorkerPool.submit: options must be an object (got ${describe(options)})`);
     }
-    for (const k of Object.keys(options)) {
-      if (!SUBMIT_OPTIONS.has(k)) throw new TypeError(`WorkerPool.submit: unknown option ${JSON.stringify(k)}`);
-    }
+    checkKeys(options, SUBMIT_OPTIONS, 'WorkerPool.submit');
     const { ctx, label = '' } = options;
     if (ctx !== undefined && !isContextLike(ctx)) {
       throw new TypeError(`WorkerPool.submit: ctx must be a Context (got ${describe(ctx)})`);
@@ -555,7 +378,7 @@ export class WorkerPool<J, R = unknown> {
     const timeout = options.timeout ?? this._jobTimeout;
     checkDuration(timeout, 'timeout', 'WorkerPool.submit');
     if (typeof label !== 'string') throw new TypeError(`WorkerPool.submit: label must be a string (got ${describe(label)})`);
-    return new Job<J, R>(job, ctx, timeout, label);
+    return new Job<J, R>(job, new JobExtras(ctx, timeout, label));
   }
 
   /** Whether a submit now would be accepted without waiting. */
@@ -569,7 +392,7 @@ export class WorkerPool<J, R = unknown> {
       this._rejected++;
       return Promise.reject(new PoolClosedError(j._job));
     }
-    const ctx = j._ctx;
+    const ctx = j._x?.ctx;
     if (ctx !== undefined) {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
@@ -586,7 +409,7 @@ export class WorkerPool<J, R = unknown> {
       this._waiting._push(j);
     }
     // Watch the submitter's context while the job waits, is queued or runs.
-    if (ctx !== undefined && j._state !== DONE) j._unwatch = afterFunc(ctx, () => this._submitterDone(j));
+    if (ctx !== undefined && j._state !== DONE) (j._x as JobExtras).unwatch = afterFunc(ctx, () => this._submitterDone(j));
     return p;
   }
 
@@ -636,7 +459,7 @@ export class WorkerPool<J, R = unknown> {
 
   /** The submitter's context ended: withdraw the job if it has not started, else cancel it. */
   private _submitterDone(j: Job<J, R>): void {
-    const err = (j._ctx as Context).err;
+    const err = (j._x?.ctx as Context).err;
     switch (j._state) {
       case WAITING:
         this._waiting._remove(j);
@@ -652,7 +475,7 @@ export class WorkerPool<J, R = unknown> {
         this._checkDone();
         return;
       case RUNNING:
-        j._cancel?.(err);
+        j._x?.cancel?.(err);
         return;
       default:
         // ASSIGNED: the worker checks the context before it starts the job.
@@ -710,8 +533,10 @@ export class WorkerPool<J, R = unknown> {
   }
 
   /**
-   * A worker's life: run jobs until there is none for it. Never throws. A worker whose job the
-   * shutdown gave up on (stuck) was already written off, and leaves without counting itself out.
+   * A worker's life: run jobs until there is none for it. Never throws. One loop with the await in
+   * it, rather than an async helper per job: that would cost a promise and a microtask per job.
+   * A worker whose job the shutdown gave up on (stuck) was already written off, and leaves without
+   * counting itself out.
    */
   private async _work(w: Worker<J, R>, wctx: Context): Promise<void> {
     // Read through the context: go() runs this before it returns the task.
@@ -730,9 +555,23 @@ export class WorkerPool<J, R = unknown> {
           j = await this._idleWait(w, task);
           if (j === null) break;
         }
-        if (await this._run(j, wctx, task)) {
-          writtenOff = true;
-          break;
+        const ctx = this._start(j, wctx, task);
+        if (ctx !== undefined) {
+          const t0 = now();
+          let ok = true;
+          let value: unknown;
+          try {
+            value = await this._handler(j._job, ctx);
+          } catch (e) {
+            ok = false;
+            value = e;
+          }
+          if (task !== undefined) task._labels = undefined;
+          if (j._state !== RUNNING) {
+            writtenOff = true; // given up on at shutdown: already accounted for
+            break;
+          }
+          this._settle(j, ok, value, now() - t0);
         }
         j = null;
       }
@@ -766,57 +605,53 @@ export class WorkerPool<J, R = unknown> {
   }
 
   /**
-   * Runs one job on a worker whose context is `wctx`, and accounts for how it ended. Returns true
-   * when the shutdown gave up on the job while it ran (the worker is written off).
+   * Starts `j` on a worker: returns the context its handler gets, or undefined when its submitter
+   * gave up between the hand-off and now (then it is withdrawn, never started).
    */
-  private async _run(j: Job<J, R>, wctx: Context, task: Task<void> | undefined): Promise<boolean> {
-    const sctx = j._ctx;
+  private _start(j: Job<J, R>, wctx: Context, task: Task<void> | undefined): Context | undefined {
+    const x = j._x;
+    const sctx = x?.ctx;
     if (sctx !== undefined && sctx.err !== undefined) {
-      // Its submitter gave up between the hand-off and now: withdrawn, never started.
-      j._unwatch?.();
+      x?.unwatch?.();
       j._state = DONE;
       this._withdrawn++;
       j._reject(sctx.err);
-      return false;
+      this._checkDone();
+      return undefined;
     }
     j._state = RUNNING;
     this._running++;
     this._active.add(j);
-    if (task !== undefined && j._label !== '') task._labels = { job: j._label };
-    let ctx = wctx;
-    if (sctx !== undefined || j._timeout > 0) {
-      const c = j._timeout > 0 ? withTimeout(wctx, j._timeout) : withCancel(wctx);
-      ctx = c.ctx;
-      j._cancel = c.cancel;
-    }
-    const t0 = now();
-    let ok = true;
-    let value: unknown;
-    try {
-      value = await this._handler(j._job, ctx);
-    } catch (e) {
-      ok = false;
-      value = e;
-    }
-    if (task !== undefined) task._labels = undefined;
-    if (j._state !== RUNNING) return true; // given up on at shutdown (stuck): already accounted for
+    if (task !== undefined && x !== undefined && x.label !== '') task._labels = { job: x.label };
+    const timeout = x === undefined ? this._jobTimeout : x.timeout;
+    if (sctx === undefined && timeout === 0) return wctx;
+    const c = timeout > 0 ? withTimeout(wctx, timeout) : withCancel(wctx);
+    const ex = x ?? (j._x = new JobExtras(undefined, timeout, ''));
+    ex.cancel = c.cancel;
+    return c.ctx;
+  }
+
+  /** Accounts for how a job that ran to the end settled, and tells its submitter. */
+  private _settle(j: Job<J, R>, ok: boolean, value: unknown, ms: number): void {
     this._running--;
     this._active.delete(j);
-    j._cancel?.();
-    j._cancel = undefined;
-    j._unwatch?.();
+    const x = j._x;
+    if (x !== undefined) {
+      x.cancel?.();
+      x.cancel = undefined;
+      x.unwatch?.();
+    }
     j._state = DONE;
-    this._latency.record(now() - t0);
+    this._latency.record(ms);
     if (ok) {
       this._completed++;
       j._resolve(value as R);
-      return false;
+      return;
     }
     if (j._interrupted) this._interruptedJobs.push(j._job);
     else this._failed++;
     this._reportError(value, j._job);
     j._reject(value);
-    return false;
   }
 
   private _reportError(err: unknown, job: J): void {
@@ -835,7 +670,7 @@ export class WorkerPool<J, R = unknown> {
   private _abort(grace: number): void {
     for (let j = this._queue._shift(); j !== null; j = this._queue._shift()) {
       j._state = DONE;
-      j._unwatch?.();
+      j._x?.unwatch?.();
       this._unprocessed.push(j._job);
       j._reject(new PoolClosedError(j._job));
     }
@@ -852,8 +687,8 @@ export class WorkerPool<J, R = unknown> {
   private _giveUp(): void {
     for (const j of this._active) {
       j._state = DONE;
-      j._cancel?.();
-      j._unwatch?.();
+      j._x?.cancel?.();
+      j._x?.unwatch?.();
       this._running--;
       this._workers--;
       this._stuck++;
@@ -874,16 +709,3 @@ export class WorkerPool<J, R = unknown> {
 }
 
 const BACKGROUND_CTX = background();
-
-function checkPositiveInt(n: unknown, name: string, fn = 'WorkerPool'): asserts n is number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new RangeError(`${fn}: ${name} must be a positive integer (got ${describe(n)})`);
-  }
-}
-
-function checkCount(n: unknown, name: string): asserts n is number {
-  if (n === Infinity) return;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    throw new RangeError(`WorkerPool: ${name} must be an integer >= 0 or Infinity (got ${describe(n)})`);
-  }
-}
