@@ -56,7 +56,10 @@ class Worker<J, R> {
   _job: Job<J, R> | null;
   /** Wakes it from idle: with a job, or null to exit. */
   _wake: ((j: Job<J, R> | null) => void) | undefined = undefined;
-  _idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When it last went idle (coarse clock). */
+  _idleSince = 0;
+  /** The job it runs right now, or null. */
+  _current: Job<J, R> | null = null;
   /** Its index in the pool's idle stack, or -1. */
   _idleAt = -1;
   constructor(first: Job<J, R> | null) {
@@ -110,8 +113,10 @@ export class WorkerPool<J, R = unknown> {
   private _idle: Worker<J, R>[] = [];
   private _workers = 0;
   private _running = 0;
-  /** Jobs started by workers and not settled, for cancelling them at shutdown. */
-  private readonly _active = new Set<Job<J, R>>();
+  /** Every worker alive (not written off), to reach their running jobs at shutdown. */
+  private readonly _all = new Set<Worker<J, R>>();
+  /** One timer for all idle workers above minWorkers, armed while there are some (like ants' purge). */
+  private _sweepTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   private _completed = 0;
   private _failed = 0;
@@ -296,6 +301,10 @@ export class WorkerPool<J, R = unknown> {
 
     const started = now();
     this._closed = true;
+    if (this._sweepTimer !== undefined) {
+      clearTimeout(this._sweepTimer);
+      this._sweepTimer = undefined;
+    }
     this._stopParentWatch?.();
     this._stopParentWatch = undefined;
     // Submits still waiting for room were never accepted: they are turned away, not reported.
@@ -502,14 +511,11 @@ export class WorkerPool<J, R = unknown> {
   private _spawn(first: Job<J, R> | null): void {
     const w = new Worker<J, R>(first);
     this._workers++;
+    this._all.add(w);
     w._task = this._group.go((wctx) => this._work(w, wctx), { name: `${this.name} worker` }) as Task<void>;
   }
 
   private _wakeWorker(w: Worker<J, R>, j: Job<J, R> | null): void {
-    if (w._idleTimer !== undefined) {
-      clearTimeout(w._idleTimer);
-      w._idleTimer = undefined;
-    }
     const wake = w._wake as (j: Job<J, R> | null) => void;
     w._wake = undefined;
     wake(j);
@@ -555,7 +561,7 @@ export class WorkerPool<J, R = unknown> {
           j = await this._idleWait(w, task);
           if (j === null) break;
         }
-        const ctx = this._start(j, wctx, task);
+        const ctx = this._start(j, w, wctx, task);
         if (ctx !== undefined) {
           const t0 = now();
           let ok = true;
@@ -571,13 +577,14 @@ export class WorkerPool<J, R = unknown> {
             writtenOff = true; // given up on at shutdown: already accounted for
             break;
           }
-          this._settle(j, ok, value, now() - t0);
+          this._settle(j, w, ok, value, now() - t0);
         }
         j = null;
       }
     } finally {
       if (!writtenOff) {
         this._workers--;
+        this._all.delete(w);
         this._checkDone();
       }
     }
@@ -592,23 +599,38 @@ export class WorkerPool<J, R = unknown> {
         resolve(j);
       };
       w._idleAt = this._idle.length;
+      w._idleSince = now();
       this._idle.push(w);
-      if (this._idleTimeout > 0 && this._workers > this._minWorkers) {
-        const timer = setTimeout(() => {
-          w._idleTimer = undefined;
-          if (w._idleAt >= 0 && this._workers > this._minWorkers) this._dismiss(w);
-        }, this._idleTimeout);
-        timer.unref();
-        w._idleTimer = timer;
-      }
+      this._armSweep();
     });
+  }
+
+  private _armSweep(): void {
+    if (this._sweepTimer !== undefined || this._idleTimeout === 0 || this._closed) return;
+    if (this._idle.length === 0 || this._workers <= this._minWorkers) return;
+    const oldest = Math.min(...this._idle.map((w) => w._idleSince));
+    const delay = Math.max(1, oldest + this._idleTimeout - now());
+    this._sweepTimer = setTimeout(() => this._sweep(), delay);
+    this._sweepTimer.unref();
+  }
+
+  /** Dismisses the workers idle for idleTimeout, down to minWorkers, oldest first. */
+  private _sweep(): void {
+    this._sweepTimer = undefined;
+    const t = now();
+    const due = this._idle.filter((w) => w._idleSince + this._idleTimeout <= t).sort((a, b) => a._idleSince - b._idleSince);
+    for (const w of due) {
+      if (this._workers <= this._minWorkers) break;
+      this._dismiss(w);
+    }
+    this._armSweep();
   }
 
   /**
    * Starts `j` on a worker: returns the context its handler gets, or undefined when its submitter
    * gave up between the hand-off and now (then it is withdrawn, never started).
    */
-  private _start(j: Job<J, R>, wctx: Context, task: Task<void> | undefined): Context | undefined {
+  private _start(j: Job<J, R>, w: Worker<J, R>, wctx: Context, task: Task<void> | undefined): Context | undefined {
     const x = j._x;
     const sctx = x?.ctx;
     if (sctx !== undefined && sctx.err !== undefined) {
@@ -621,7 +643,7 @@ export class WorkerPool<J, R = unknown> {
     }
     j._state = RUNNING;
     this._running++;
-    this._active.add(j);
+    w._current = j;
     if (task !== undefined && x !== undefined && x.label !== '') task._labels = { job: x.label };
     const timeout = x === undefined ? this._jobTimeout : x.timeout;
     if (sctx === undefined && timeout === 0) return wctx;
@@ -632,9 +654,9 @@ export class WorkerPool<J, R = unknown> {
   }
 
   /** Accounts for how a job that ran to the end settled, and tells its submitter. */
-  private _settle(j: Job<J, R>, ok: boolean, value: unknown, ms: number): void {
+  private _settle(j: Job<J, R>, w: Worker<J, R>, ok: boolean, value: unknown, ms: number): void {
     this._running--;
-    this._active.delete(j);
+    w._current = null;
     const x = j._x;
     if (x !== undefined) {
       x.cancel?.();
@@ -674,9 +696,14 @@ export class WorkerPool<J, R = unknown> {
       this._unprocessed.push(j._job);
       j._reject(new PoolClosedError(j._job));
     }
-    for (const j of this._active) j._interrupted = true;
+    let running = 0;
+    for (const w of this._all) {
+      if (w._current === null) continue;
+      w._current._interrupted = true;
+      running++;
+    }
     this._group.cancel(new PoolClosedError(undefined, 'worker pool aborted'));
-    if (this._active.size > 0) this._timers.push(setTimeout(() => this._giveUp(), grace));
+    if (running > 0) this._timers.push(setTimeout(() => this._giveUp(), grace));
     this._checkDone();
   }
 
@@ -685,7 +712,10 @@ export class WorkerPool<J, R = unknown> {
    * submitters rejected, and their workers written off (each leaves when its handler settles).
    */
   private _giveUp(): void {
-    for (const j of this._active) {
+    for (const w of this._all) {
+      const j = w._current;
+      if (j === null || j._state !== RUNNING) continue;
+      this._all.delete(w);
       j._state = DONE;
       j._x?.cancel?.();
       j._x?.unwatch?.();
@@ -695,7 +725,6 @@ export class WorkerPool<J, R = unknown> {
       this._interruptedJobs.push(j._job);
       j._reject(new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
     }
-    this._active.clear();
     this._checkDone();
   }
 
