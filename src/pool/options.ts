@@ -97,7 +97,7 @@ export interface PoolStats {
   withdrawn: number;
   /** Submits refused: PoolOverloadError, or PoolClosedError for a submit after or waiting at shutdown. */
   rejected: number;
-  /** Handler run times of completed and failed jobs (ms, coarse clock). */
+  /** Handler run times of the jobs that ran to the end: completed, failed or interrupted (ms, coarse clock). */
   latency: LatencyStats;
 }
 
