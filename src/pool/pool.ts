@@ -60,6 +60,8 @@ class Worker<J, R> {
   _idleSince = 0;
   /** The job it runs right now, or null. */
   _current: Job<J, R> | null = null;
+  /** Sent away while idle: already not counted in the pool's workers. */
+  _dismissed = false;
   /** Its index in the pool's idle stack, or -1. */
   _idleAt = -1;
   constructor(first: Job<J, R> | null) {
@@ -111,7 +113,10 @@ export class WorkerPool<J, R = unknown> {
   private readonly _waiting = new JobList<J, R>();
   /** Idle workers, the most recently idle last (taken first, so the others can expire). */
   private _idle: Worker<J, R>[] = [];
+  /** Workers counted against the limit: alive and not sent away. */
   private _workers = 0;
+  /** Worker tasks still alive (sent-away ones included until they return); shutdown waits for 0. */
+  private _alive = 0;
   private _running = 0;
   /** Every worker alive (not written off), to reach their running jobs at shutdown. */
   private readonly _all = new Set<Worker<J, R>>();
@@ -511,6 +516,7 @@ export class WorkerPool<J, R = unknown> {
   private _spawn(first: Job<J, R> | null): void {
     const w = new Worker<J, R>(first);
     this._workers++;
+    this._alive++;
     this._all.add(w);
     w._task = this._group.go((wctx) => this._work(w, wctx), { name: `${this.name} worker` }) as Task<void>;
   }
@@ -521,9 +527,11 @@ export class WorkerPool<J, R = unknown> {
     wake(j);
   }
 
-  /** Sends an idle worker away. */
+  /** Sends an idle worker away; it stops counting against the limit now, though it returns later. */
   private _dismiss(w: Worker<J, R>): void {
     this._removeIdle(w);
+    w._dismissed = true;
+    this._workers--;
     this._wakeWorker(w, null);
   }
 
@@ -583,7 +591,8 @@ export class WorkerPool<J, R = unknown> {
       }
     } finally {
       if (!writtenOff) {
-        this._workers--;
+        if (!w._dismissed) this._workers--;
+        this._alive--;
         this._all.delete(w);
         this._checkDone();
       }
@@ -721,6 +730,7 @@ export class WorkerPool<J, R = unknown> {
       j._x?.unwatch?.();
       this._running--;
       this._workers--;
+      this._alive--;
       this._stuck++;
       this._interruptedJobs.push(j._job);
       j._reject(new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
@@ -730,7 +740,7 @@ export class WorkerPool<J, R = unknown> {
 
   /** Resolves a pending shutdown once no queued job and no worker is left. */
   private _checkDone(): void {
-    if (this._finish === undefined || this._queue._length > 0 || this._workers > 0) return;
+    if (this._finish === undefined || this._queue._length > 0 || this._alive > 0) return;
     const finish = this._finish;
     this._finish = undefined;
     finish();
