@@ -16,8 +16,10 @@ export const QUEUED = 1;
 export const ASSIGNED = 2;
 /** Its handler is running. @internal */
 export const RUNNING = 3;
+/** Its handler is running, and the shutdown cancelled it: interrupted unless it completes. @internal */
+export const INTERRUPTING = 4;
 /** Settled and accounted for. @internal */
-export const DONE = 4;
+export const DONE = 5;
 
 /** What a job submitted with options carries. @internal */
 export class JobExtras {
@@ -38,14 +40,15 @@ export class JobExtras {
   }
 }
 
-/** One submitted job. @internal */
+/**
+ * One submitted job. Only the promise's resolve function is kept: a rejection is settled as
+ * `_resolve(Promise.reject(err))`, so the reject function (and its memory) goes with the executor.
+ * @internal
+ */
 export class Job<J, R> {
   readonly _job: J;
   _state: number;
-  /** The pool cancelled it at shutdown while it ran. */
-  _interrupted: boolean;
-  _resolve: (v: R) => void;
-  _reject: (e: unknown) => void;
+  _resolve: (v: R | PromiseLike<R>) => void;
   /** Neighbours in the queue or the waiting list. */
   _prev: Job<J, R> | null;
   _next: Job<J, R> | null;
@@ -53,9 +56,7 @@ export class Job<J, R> {
   constructor(job: J, x: JobExtras | undefined) {
     this._job = job;
     this._state = WAITING;
-    this._interrupted = false;
     this._resolve = noop;
-    this._reject = noop;
     this._prev = null;
     this._next = null;
     this._x = x;
@@ -63,6 +64,11 @@ export class Job<J, R> {
 }
 
 function noop(): void {}
+
+/** Rejects `j`'s promise with `err`. @internal */
+export function rejectJob<J, R>(j: Job<J, R>, err: unknown): void {
+  j._resolve(Promise.reject(err));
+}
 
 /** A FIFO of jobs, O(1) to push, shift and remove from the middle (a withdrawn job). @internal */
 export class JobList<J, R> {
@@ -76,6 +82,15 @@ export class JobList<J, R> {
     if (this._tail === null) this._head = j;
     else this._tail._next = j;
     this._tail = j;
+    this._length++;
+  }
+
+  _unshift(j: Job<J, R>): void {
+    j._prev = null;
+    j._next = this._head;
+    if (this._head === null) this._tail = j;
+    else this._head._prev = j;
+    this._head = j;
     this._length++;
   }
 

@@ -32,7 +32,7 @@ import type { Task } from '../task.js';
 import { checkCtx, describe, isContextLike } from '../validate.js';
 import { PoolClosedError, PoolOverloadError } from './errors.js';
 import { Histogram } from './histogram.js';
-import { ASSIGNED, DONE, Job, JobExtras, JobList, QUEUED, RUNNING, WAITING } from './job.js';
+import { ASSIGNED, DONE, INTERRUPTING, Job, JobExtras, JobList, QUEUED, rejectJob, RUNNING, WAITING } from './job.js';
 import {
   checkCount,
   checkKeys,
@@ -317,7 +317,7 @@ export class WorkerPool<J, R = unknown> {
       j._state = DONE;
       j._x?.unwatch?.();
       this._rejected++;
-      j._reject(new PoolClosedError(j._job));
+      rejectJob(j, new PoolClosedError(j._job));
     }
     this._shutdown = new Promise<void>((resolve) => (this._finish = resolve)).then(() => {
       this._shutdownDone = true;
@@ -411,9 +411,8 @@ export class WorkerPool<J, R = unknown> {
       const err = ctx.err;
       if (err !== undefined) return Promise.reject(err);
     }
-    const p = new Promise<R>((resolve, reject) => {
+    const p = new Promise<R>((resolve) => {
       j._resolve = resolve;
-      j._reject = reject;
     });
     if (!this._accept(j)) {
       if (mustFit || this._onFull === 'reject' || this._waiting._length >= this._maxWaiting) {
@@ -478,17 +477,18 @@ export class WorkerPool<J, R = unknown> {
       case WAITING:
         this._waiting._remove(j);
         j._state = DONE;
-        j._reject(err);
+        rejectJob(j, err);
         return;
       case QUEUED:
         this._queue._remove(j);
         j._state = DONE;
         this._withdrawn++;
-        j._reject(err);
+        rejectJob(j, err);
         this._fill();
         this._checkDone();
         return;
       case RUNNING:
+      case INTERRUPTING:
         j._x?.cancel?.(err);
         return;
       default:
@@ -569,6 +569,14 @@ export class WorkerPool<J, R = unknown> {
           j = await this._idleWait(w, task);
           if (j === null) break;
         }
+        if (this._running >= this._limit) {
+          // The limit was lowered after this job was handed over: it goes back to the front of
+          // the queue (accepted jobs are never dropped), and this worker, one too many, retires.
+          j._state = QUEUED;
+          this._queue._unshift(j);
+          j = null;
+          continue;
+        }
         const ctx = this._start(j, w, wctx, task);
         if (ctx !== undefined) {
           const t0 = now();
@@ -581,7 +589,7 @@ export class WorkerPool<J, R = unknown> {
             value = e;
           }
           if (task !== undefined) task._labels = undefined;
-          if (j._state !== RUNNING) {
+          if (j._state === DONE) {
             writtenOff = true; // given up on at shutdown: already accounted for
             break;
           }
@@ -646,7 +654,7 @@ export class WorkerPool<J, R = unknown> {
       x?.unwatch?.();
       j._state = DONE;
       this._withdrawn++;
-      j._reject(sctx.err);
+      rejectJob(j, sctx.err);
       this._checkDone();
       return undefined;
     }
@@ -672,6 +680,7 @@ export class WorkerPool<J, R = unknown> {
       x.cancel = undefined;
       x.unwatch?.();
     }
+    const interrupted = j._state === INTERRUPTING;
     j._state = DONE;
     this._latency.record(ms);
     if (ok) {
@@ -679,10 +688,10 @@ export class WorkerPool<J, R = unknown> {
       j._resolve(value as R);
       return;
     }
-    if (j._interrupted) this._interruptedJobs.push(j._job);
+    if (interrupted) this._interruptedJobs.push(j._job);
     else this._failed++;
     this._reportError(value, j._job);
-    j._reject(value);
+    rejectJob(j, value);
   }
 
   private _reportError(err: unknown, job: J): void {
@@ -703,12 +712,12 @@ export class WorkerPool<J, R = unknown> {
       j._state = DONE;
       j._x?.unwatch?.();
       this._unprocessed.push(j._job);
-      j._reject(new PoolClosedError(j._job));
+      rejectJob(j, new PoolClosedError(j._job));
     }
     let running = 0;
     for (const w of this._all) {
       if (w._current === null) continue;
-      w._current._interrupted = true;
+      w._current._state = INTERRUPTING;
       running++;
     }
     this._group.cancel(new PoolClosedError(undefined, 'worker pool aborted'));
@@ -723,7 +732,7 @@ export class WorkerPool<J, R = unknown> {
   private _giveUp(): void {
     for (const w of this._all) {
       const j = w._current;
-      if (j === null || j._state !== RUNNING) continue;
+      if (j === null || j._state === DONE) continue;
       this._all.delete(w);
       j._state = DONE;
       j._x?.cancel?.();
@@ -733,7 +742,7 @@ export class WorkerPool<J, R = unknown> {
       this._alive--;
       this._stuck++;
       this._interruptedJobs.push(j._job);
-      j._reject(new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
+      rejectJob(j, new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
     }
     this._checkDone();
   }
