@@ -32,7 +32,7 @@ import type { Task } from '../task.js';
 import { checkCtx, describe, isContextLike } from '../validate.js';
 import { PoolClosedError, PoolOverloadError } from './errors.js';
 import { Histogram } from './histogram.js';
-import { ASSIGNED, DONE, INTERRUPTING, Job, JobExtras, JobList, QUEUED, rejectJob, RUNNING, WAITING } from './job.js';
+import { ASSIGNED, DONE, INTERRUPTING, Job, JobExtras, JobList, JobQueue, QUEUED, rejectJob, RUNNING, WAITING, type JobSlot } from './job.js';
 import {
   checkCount,
   checkKeys,
@@ -49,23 +49,42 @@ import {
 
 const IDLE = waitingState('pool idle');
 
-/** One worker: a task of the pool's group. @internal */
-class Worker<J, R> {
-  _task: Task<void> | undefined = undefined;
-  /** The job handed to it while it was idle (or to start with). */
-  _job: Job<J, R> | null;
-  /** Wakes it from idle: with a job, or null to exit. */
-  _wake: ((j: Job<J, R> | null) => void) | undefined = undefined;
+/** Hand-overs so far, process-wide: orders the jobs workers hold but have not started. */
+let handOvers = 0;
+
+/** One worker: a task of the pool's group, and the job in its hands. @internal */
+class Worker<J, R> implements JobSlot<J, R> {
+  /** The job it holds (handed over, or running); `_curRes` null: none. */
+  _cur: J | undefined = undefined;
+  _curRes: ((v: R | PromiseLike<R>) => void) | null = null;
+  /** The job's record, for a job submitted with options. */
+  _curRec: Job<J, R> | null = null;
+  /** RUNNING or INTERRUPTING while its handler runs; DONE once the shutdown gave up on it. */
+  _curState = 0;
+  /** Wakes it from idle: true with a job in its hands, false to exit. */
+  _wake: ((go: boolean) => void) | undefined = undefined;
   /** When it last went idle (coarse clock). */
   _idleSince = 0;
-  /** The job it runs right now, or null. */
-  _current: Job<J, R> | null = null;
-  /** Sent away while idle: already not counted in the pool's workers. */
-  _dismissed = false;
   /** Its index in the pool's idle stack, or -1. */
   _idleAt = -1;
-  constructor(first: Job<J, R> | null) {
-    this._job = first;
+  /** Sent away while idle: already not counted in the pool's workers. */
+  _dismissed = false;
+
+  /** When the job in its hands was handed over (a pool-wide count), to keep hand-over order at abort. */
+  _heldAt = 0;
+
+  _hold(job: J, res: (v: R | PromiseLike<R>) => void, rec: Job<J, R> | null): void {
+    this._heldAt = ++handOvers;
+    this._cur = job;
+    this._curRes = res;
+    this._curRec = rec;
+  }
+
+  _empty(): void {
+    this._cur = undefined;
+    this._curRes = null;
+    this._curRec = null;
+    this._curState = 0;
   }
 }
 
@@ -109,7 +128,7 @@ export class WorkerPool<J, R = unknown> {
   private _stopParentWatch: (() => boolean) | undefined = undefined;
 
   private _group!: Group;
-  private readonly _queue = new JobList<J, R>();
+  private readonly _queue = new JobQueue<J, R>();
   private readonly _waiting = new JobList<J, R>();
   /** Idle workers, the most recently idle last (taken first, so the others can expire). */
   private _idle: Worker<J, R>[] = [];
@@ -206,13 +225,26 @@ export class WorkerPool<J, R = unknown> {
    * ```
    */
   submit(job: J, options?: SubmitOptions): Promise<R> {
-    let j: Job<J, R>;
-    try {
-      j = this._newJob(job, options);
-    } catch (e) {
-      return Promise.reject(e);
+    if (options !== undefined) {
+      let j: Job<J, R>;
+      try {
+        j = this._newJob(job, options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this._admit(j, false);
     }
-    return this._admit(j, false) as Promise<R>;
+    // A plain job (the common case) needs no record unless it has to wait for room.
+    if (this._closed) {
+      this._rejected++;
+      return Promise.reject(new PoolClosedError(job));
+    }
+    let res!: (v: R | PromiseLike<R>) => void;
+    const p = new Promise<R>((resolve) => (res = resolve));
+    if (this._place(job, res, null)) return p;
+    const j = new Job<J, R>(job, undefined);
+    j._resolve = res;
+    return this._noRoom(j, false, p);
   }
 
   /**
@@ -229,7 +261,7 @@ export class WorkerPool<J, R = unknown> {
   trySubmit(job: J, options?: SubmitOptions): Promise<R> | false {
     const j = this._newJob(job, options);
     if (this._closed || !this._hasRoom()) return false;
-    return this._admit(j, true) as Promise<R>;
+    return this._admit(j, true);
   }
 
   /**
@@ -376,7 +408,7 @@ export class WorkerPool<J, R = unknown> {
         if (!this._closed) void this.shutdown({ mode: 'abort' });
       });
     }
-    for (let i = 0; i < this._minWorkers; i++) this._spawn(null);
+    for (let i = 0; i < this._minWorkers; i++) this._spawn(new Worker<J, R>());
   }
 
   private _newJob(job: J, options: SubmitOptions | undefined): Job<J, R> {
@@ -400,7 +432,7 @@ export class WorkerPool<J, R = unknown> {
     return this._idle.length > 0 || this._workers < this._limit || this._queue._length < this._queueSize;
   }
 
-  /** Accepts `j` if there is room, else makes it wait or refuses it. Returns its promise. */
+  /** Accepts a job with a record if there is room, else makes it wait or refuses it. */
   private _admit(j: Job<J, R>, mustFit: boolean): Promise<R> {
     if (this._closed) {
       this._rejected++;
@@ -414,38 +446,58 @@ export class WorkerPool<J, R = unknown> {
     const p = new Promise<R>((resolve) => {
       j._resolve = resolve;
     });
-    if (!this._accept(j)) {
-      if (mustFit || this._onFull === 'reject' || this._waiting._length >= this._maxWaiting) {
-        this._rejected++;
-        return Promise.reject(new PoolOverloadError(j._job));
-      }
-      this._waiting._push(j);
-    }
-    // Watch the submitter's context while the job waits, is queued or runs.
+    if (!this._accept(j)) return this._noRoom(j, mustFit, p);
+    // Watch the submitter's context while the job is queued or runs.
     if (ctx !== undefined && j._state !== DONE) (j._x as JobExtras).unwatch = afterFunc(ctx, () => this._submitterDone(j));
     return p;
   }
 
-  /** Gives `j` to an idle worker, a new worker or the queue; false when none has room. */
-  private _accept(j: Job<J, R>): boolean {
+  /** No room for `j`: it waits for room, or is refused. */
+  private _noRoom(j: Job<J, R>, mustFit: boolean, p: Promise<R>): Promise<R> {
+    if (mustFit || this._onFull === 'reject' || this._waiting._length >= this._maxWaiting) {
+      this._rejected++;
+      j._state = DONE;
+      rejectJob(j, new PoolOverloadError(j._job));
+      return p;
+    }
+    j._state = WAITING;
+    this._waiting._push(j);
+    const ctx = j._x?.ctx;
+    if (ctx !== undefined) (j._x as JobExtras).unwatch = afterFunc(ctx, () => this._submitterDone(j));
+    return p;
+  }
+
+  /** Hands a job to an idle worker, a new worker or the queue; false when none has room. */
+  private _place(job: J, res: (v: R | PromiseLike<R>) => void, rec: Job<J, R> | null): boolean {
     const idle = this._idle.pop();
     if (idle !== undefined) {
       idle._idleAt = -1;
-      j._state = ASSIGNED;
-      this._wakeWorker(idle, j);
+      idle._hold(job, res, rec);
+      this._wakeWorker(idle, true);
       return true;
     }
     if (this._workers < this._limit) {
-      j._state = ASSIGNED;
-      this._spawn(j);
+      const w = new Worker<J, R>();
+      w._hold(job, res, rec);
+      this._spawn(w);
       return true;
     }
     if (this._queue._length < this._queueSize) {
-      j._state = QUEUED;
-      this._queue._push(j);
+      if (rec === null) this._queue._pushPlain(job, res);
+      else this._queue._pushRec(rec);
       return true;
     }
     return false;
+  }
+
+  /** Places a job with a record, keeping its state in step. */
+  private _accept(j: Job<J, R>): boolean {
+    // ASSIGNED first: a new worker may start the job (and move its state on) before _place returns.
+    j._state = ASSIGNED;
+    const queued = this._queue._length;
+    if (!this._place(j._job, j._resolve, j)) return false;
+    if (j._state === ASSIGNED && this._queue._length > queued) j._state = QUEUED;
+    return true;
   }
 
   /**
@@ -454,16 +506,22 @@ export class WorkerPool<J, R = unknown> {
    */
   private _fill(): void {
     for (;;) {
-      const q = this._queue._head;
-      if (q !== null && (this._idle.length > 0 || this._workers < this._limit)) {
-        this._queue._remove(q);
-        this._accept(q); // an idle or a new worker takes it: it does not go back in the queue
+      if (this._queue._length > 0 && (this._idle.length > 0 || this._workers < this._limit)) {
+        const idle = this._idle.pop();
+        const w = idle ?? new Worker<J, R>();
+        this._queue._shiftInto(w);
+        if (idle !== undefined) {
+          idle._idleAt = -1;
+          this._wakeWorker(idle, true);
+        } else {
+          this._spawn(w);
+        }
         continue;
       }
-      const w = this._waiting._head;
-      if (w !== null && this._hasRoom()) {
-        this._waiting._remove(w);
-        this._accept(w);
+      const j = this._waiting._head;
+      if (j !== null && this._hasRoom()) {
+        this._waiting._remove(j);
+        this._accept(j);
         continue;
       }
       return;
@@ -480,7 +538,7 @@ export class WorkerPool<J, R = unknown> {
         rejectJob(j, err);
         return;
       case QUEUED:
-        this._queue._remove(j);
+        this._queue._dropped(); // left in the ring as a tombstone
         j._state = DONE;
         this._withdrawn++;
         rejectJob(j, err);
@@ -497,34 +555,36 @@ export class WorkerPool<J, R = unknown> {
     }
   }
 
-  /** The next job for a worker that is free, or null. */
-  private _nextFor(): Job<J, R> | null {
-    if (this._workers > this._limit) return null; // lowered: this worker retires
-    const q = this._queue._shift();
-    if (q !== null) {
-      if (this._waiting._length > 0) {
-        const w = this._waiting._shift() as Job<J, R>;
-        w._state = QUEUED;
-        this._queue._push(w);
+  /** Puts the next job in a free worker's hands; false when there is none for it. */
+  private _takeNext(w: Worker<J, R>): boolean {
+    if (this._workers > this._limit) return false; // lowered: this worker retires
+    if (this._queue._shiftInto(w)) {
+      // A queue slot freed: the oldest waiting submit is accepted into it.
+      const j = this._waiting._shift();
+      if (j !== null) {
+        j._state = QUEUED;
+        this._queue._pushRec(j);
       }
-      return q;
+      return true;
     }
-    if (this._waiting._length > 0) return this._waiting._shift(); // queueSize 0: a direct hand-off
-    return null;
+    const j = this._waiting._shift(); // queueSize 0: a direct hand-off
+    if (j === null) return false;
+    j._state = ASSIGNED;
+    w._hold(j._job, j._resolve, j);
+    return true;
   }
 
-  private _spawn(first: Job<J, R> | null): void {
-    const w = new Worker<J, R>(first);
+  private _spawn(w: Worker<J, R>): void {
     this._workers++;
     this._alive++;
     this._all.add(w);
-    w._task = this._group.go((wctx) => this._work(w, wctx), { name: `${this.name} worker` }) as Task<void>;
+    this._group.go((wctx) => this._work(w, wctx), { name: `${this.name} worker` });
   }
 
-  private _wakeWorker(w: Worker<J, R>, j: Job<J, R> | null): void {
-    const wake = w._wake as (j: Job<J, R> | null) => void;
+  private _wakeWorker(w: Worker<J, R>, go: boolean): void {
+    const wake = w._wake as (go: boolean) => void;
     w._wake = undefined;
-    wake(j);
+    wake(go);
   }
 
   /** Sends an idle worker away; it stops counting against the limit now, though it returns later. */
@@ -532,7 +592,7 @@ export class WorkerPool<J, R = unknown> {
     this._removeIdle(w);
     w._dismissed = true;
     this._workers--;
-    this._wakeWorker(w, null);
+    this._wakeWorker(w, false);
   }
 
   private _removeIdle(w: Worker<J, R>): void {
@@ -557,45 +617,43 @@ export class WorkerPool<J, R = unknown> {
     const task = wctx.value(TASK_KEY) as Task<void> | undefined;
     let writtenOff = false;
     try {
-      let j = w._job;
-      w._job = null;
       for (;;) {
-        if (j === null) {
+        if (w._curRes === null) {
           if (wctx.err !== undefined) break; // aborted: this worker's run of the pool is over
-          j = this._nextFor();
-        }
-        if (j === null) {
-          if (this._closed || this._workers > this._limit) break;
-          j = await this._idleWait(w, task);
-          if (j === null) break;
+          if (!this._takeNext(w)) {
+            if (this._closed || this._workers > this._limit) break;
+            if (!(await this._idleWait(w, task))) break;
+            if (w._curRes === null) continue; // the job handed over was taken back (abort)
+          }
         }
         if (this._running >= this._limit) {
           // The limit was lowered after this job was handed over: it goes back to the front of
           // the queue (accepted jobs are never dropped), and this worker, one too many, retires.
-          j._state = QUEUED;
-          this._queue._unshift(j);
-          j = null;
+          const rec = w._curRec;
+          if (rec !== null) rec._state = QUEUED;
+          this._queue._unshift(w);
+          w._empty();
           continue;
         }
-        const ctx = this._start(j, w, wctx, task);
+        const ctx = this._start(w, wctx, task);
         if (ctx !== undefined) {
           const t0 = now();
           let ok = true;
           let value: unknown;
           try {
-            value = await this._handler(j._job, ctx);
+            value = await this._handler(w._cur as J, ctx);
           } catch (e) {
             ok = false;
             value = e;
           }
           if (task !== undefined) task._labels = undefined;
-          if (j._state === DONE) {
+          if (w._curState === DONE) {
             writtenOff = true; // given up on at shutdown: already accounted for
             break;
           }
-          this._settle(j, w, ok, value, now() - t0);
+          this._settle(w, ok, value, now() - t0);
         }
-        j = null;
+        w._empty();
       }
     } finally {
       if (!writtenOff) {
@@ -607,13 +665,13 @@ export class WorkerPool<J, R = unknown> {
     }
   }
 
-  /** Waits idle for a job; null when told to exit or when idle too long. */
-  private _idleWait(w: Worker<J, R>, task: Task<void> | undefined): Promise<Job<J, R> | null> {
-    return new Promise<Job<J, R> | null>((resolve) => {
+  /** Waits idle until handed a job (true) or sent away (false). */
+  private _idleWait(w: Worker<J, R>, task: Task<void> | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const prev = enterWait(task, IDLE);
-      w._wake = (j) => {
+      w._wake = (go) => {
         leaveWait(task, prev, IDLE);
-        resolve(j);
+        resolve(go);
       };
       w._idleAt = this._idle.length;
       w._idleSince = now();
@@ -644,54 +702,75 @@ export class WorkerPool<J, R = unknown> {
   }
 
   /**
-   * Starts `j` on a worker: returns the context its handler gets, or undefined when its submitter
-   * gave up between the hand-off and now (then it is withdrawn, never started).
+   * Starts the job in `w`'s hands: returns the context its handler gets, or undefined when its
+   * submitter gave up between the hand-off and now (then it is withdrawn, never started).
    */
-  private _start(j: Job<J, R>, w: Worker<J, R>, wctx: Context, task: Task<void> | undefined): Context | undefined {
-    const x = j._x;
+  private _start(w: Worker<J, R>, wctx: Context, task: Task<void> | undefined): Context | undefined {
+    const rec = w._curRec;
+    this._running++;
+    w._curState = RUNNING;
+    if (rec === null) return this._jobTimeout === 0 ? wctx : this._ownCtx(w, wctx, this._jobTimeout);
+    const x = rec._x;
     const sctx = x?.ctx;
     if (sctx !== undefined && sctx.err !== undefined) {
+      this._running--;
+      w._curState = 0;
       x?.unwatch?.();
-      j._state = DONE;
+      rec._state = DONE;
       this._withdrawn++;
-      rejectJob(j, sctx.err);
+      rejectJob(rec, sctx.err);
       this._checkDone();
       return undefined;
     }
-    j._state = RUNNING;
-    this._running++;
-    w._current = j;
+    rec._state = RUNNING;
     if (task !== undefined && x !== undefined && x.label !== '') task._labels = { job: x.label };
     const timeout = x === undefined ? this._jobTimeout : x.timeout;
     if (sctx === undefined && timeout === 0) return wctx;
+    return this._ownCtx(w, wctx, timeout);
+  }
+
+  /** A context of the job's own (a submitter's ctx to follow, or a timeout), ended when it settles. */
+  private _ownCtx(w: Worker<J, R>, wctx: Context, timeout: number): Context {
     const c = timeout > 0 ? withTimeout(wctx, timeout) : withCancel(wctx);
-    const ex = x ?? (j._x = new JobExtras(undefined, timeout, ''));
-    ex.cancel = c.cancel;
+    let rec = w._curRec;
+    if (rec === null) {
+      // A plain job run with the pool's jobTimeout gets a record now, to hold its cancel.
+      rec = new Job<J, R>(w._cur as J, new JobExtras(undefined, timeout, ''));
+      rec._resolve = w._curRes as (v: R | PromiseLike<R>) => void;
+      rec._state = RUNNING;
+      w._curRec = rec;
+    }
+    const x = rec._x ?? (rec._x = new JobExtras(undefined, timeout, ''));
+    x.cancel = c.cancel;
     return c.ctx;
   }
 
-  /** Accounts for how a job that ran to the end settled, and tells its submitter. */
-  private _settle(j: Job<J, R>, w: Worker<J, R>, ok: boolean, value: unknown, ms: number): void {
+  /** Accounts for how the job in `w`'s hands settled, and tells its submitter. */
+  private _settle(w: Worker<J, R>, ok: boolean, value: unknown, ms: number): void {
     this._running--;
-    w._current = null;
-    const x = j._x;
-    if (x !== undefined) {
-      x.cancel?.();
-      x.cancel = undefined;
-      x.unwatch?.();
+    const interrupted = w._curState === INTERRUPTING;
+    const rec = w._curRec;
+    if (rec !== null) {
+      const x = rec._x;
+      if (x !== undefined) {
+        x.cancel?.();
+        x.cancel = undefined;
+        x.unwatch?.();
+      }
+      rec._state = DONE;
     }
-    const interrupted = j._state === INTERRUPTING;
-    j._state = DONE;
     this._latency.record(ms);
+    const res = w._curRes as (v: R | PromiseLike<R>) => void;
+    const job = w._cur as J;
     if (ok) {
       this._completed++;
-      j._resolve(value as R);
+      res(value as R);
       return;
     }
-    if (interrupted) this._interruptedJobs.push(j._job);
+    if (interrupted) this._interruptedJobs.push(job);
     else this._failed++;
-    this._reportError(value, j._job);
-    rejectJob(j, value);
+    this._reportError(value, job);
+    res(Promise.reject(value));
   }
 
   private _reportError(err: unknown, job: J): void {
@@ -708,16 +787,35 @@ export class WorkerPool<J, R = unknown> {
 
   /** Cancels running jobs and hands queued ones back; `grace` later, gives up on the rest. */
   private _abort(grace: number): void {
-    for (let j = this._queue._shift(); j !== null; j = this._queue._shift()) {
-      j._state = DONE;
-      j._x?.unwatch?.();
-      this._unprocessed.push(j._job);
-      rejectJob(j, new PoolClosedError(j._job));
+    // Jobs handed to a worker that has not started them yet are older than the queued ones.
+    const held = [...this._all].filter((w) => w._curRes !== null && w._curState === 0).sort((a, b) => a._heldAt - b._heldAt);
+    for (const w of held) {
+      const job = w._cur as J;
+      const rec = w._curRec;
+      if (rec !== null) {
+        rec._state = DONE;
+        rec._x?.unwatch?.();
+      }
+      this._unprocessed.push(job);
+      (w._curRes as (v: R | PromiseLike<R>) => void)(Promise.reject(new PoolClosedError(job)));
+      w._empty();
+    }
+    const slot: JobSlot<J, R> = { _cur: undefined, _curRes: null, _curRec: null };
+    while (this._queue._shiftInto(slot)) {
+      const job = slot._cur as J;
+      const rec = slot._curRec;
+      if (rec !== null) {
+        rec._state = DONE;
+        rec._x?.unwatch?.();
+      }
+      this._unprocessed.push(job);
+      (slot._curRes as (v: R | PromiseLike<R>) => void)(Promise.reject(new PoolClosedError(job)));
     }
     let running = 0;
     for (const w of this._all) {
-      if (w._current === null) continue;
-      w._current._state = INTERRUPTING;
+      if (w._curState !== RUNNING) continue;
+      w._curState = INTERRUPTING;
+      if (w._curRec !== null) w._curRec._state = INTERRUPTING;
       running++;
     }
     this._group.cancel(new PoolClosedError(undefined, 'worker pool aborted'));
@@ -727,22 +825,29 @@ export class WorkerPool<J, R = unknown> {
 
   /**
    * Handlers still running `grace` after cancellation: reported as interrupted and stuck, their
-   * submitters rejected, and their workers written off (each leaves when its handler settles).
+   * submitters rejected, and their workers written off (each leaves when its handler settles;
+   * until then dumps still show it, stuck in its handler).
    */
   private _giveUp(): void {
     for (const w of this._all) {
-      const j = w._current;
-      if (j === null || j._state === DONE) continue;
+      if (w._curState !== RUNNING && w._curState !== INTERRUPTING) continue;
       this._all.delete(w);
-      j._state = DONE;
-      j._x?.cancel?.();
-      j._x?.unwatch?.();
+      w._curState = DONE;
+      const rec = w._curRec;
+      if (rec !== null) {
+        rec._state = DONE;
+        rec._x?.cancel?.();
+        rec._x?.unwatch?.();
+      }
       this._running--;
       this._workers--;
       this._alive--;
       this._stuck++;
-      this._interruptedJobs.push(j._job);
-      rejectJob(j, new PoolClosedError(j._job, 'worker pool shut down while the job ignored cancellation'));
+      const job = w._cur as J;
+      this._interruptedJobs.push(job);
+      (w._curRes as (v: R | PromiseLike<R>) => void)(
+        Promise.reject(new PoolClosedError(job, 'worker pool shut down while the job ignored cancellation')),
+      );
     }
     this._checkDone();
   }
