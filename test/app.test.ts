@@ -323,6 +323,27 @@ describe('start and stop', () => {
 });
 
 describe('the shutdown sequence', () => {
+  test("start's ctx is the service's lifetime: live after the root is cancelled, ended once its stop is over", async () => {
+    const { app, svc } = setup();
+    let life: Context | undefined;
+    const seen: string[] = [];
+    app.add(
+      svc('http', {
+        start: (ctx: Context) => {
+          life = ctx;
+        },
+        stop: () => {
+          seen.push(`in stop: root done=${app.ctx.err !== undefined}, life done=${life?.err !== undefined}`);
+        },
+      }),
+    );
+    await app.start();
+    assert.equal(life?.err, undefined, 'live while the app runs');
+    await app.stop();
+    assert.deepEqual(seen, ['in stop: root done=true, life done=false'], 'still live while the service drains');
+    assert.ok(life?.err !== undefined, 'ended once its stop is over');
+  });
+
   test('readiness off and drainBegin, preStopDelay, stopAccepting, ctx cancelled, runs awaited, then stops', async () => {
     const { app, calls, svc } = setup({ preStopDelay: 60 });
     const seen: string[] = [];

@@ -58,6 +58,8 @@ interface Runtime {
   run: Promise<void> | undefined;
   runDone: boolean;
   ms: number;
+  /** Ends the context given to `start()`: the service's lifetime (see _startAll). */
+  endLife: CancelFunc | undefined;
 }
 
 type Outcome = { kind: 'ok'; value: unknown } | { kind: 'error'; err: unknown } | { kind: 'done' };
@@ -376,6 +378,7 @@ export class App {
         run: undefined,
         runDone: false,
         ms: 0,
+        endLife: undefined,
       });
     }
   }
@@ -412,12 +415,20 @@ export class App {
       r.started = true;
       if (svc.start !== undefined) {
         const limit = r.unit.startTimeout ?? this._o.startTimeout;
-        const { ctx, cancel } = withTimeout(this._root, limit);
+        // start() gets the service's lifetime context, not the root: the root is cancelled in
+        // the middle of the shutdown (cancel-root), before services stop, and a service may keep
+        // this context for work that must outlive that step (an HTTP server's in-flight requests
+        // drain in stop-services). It ends when the service's stop is over, or when its start
+        // times out or is abandoned; the start's own limit is enforced by the race below.
+        const life = withCancel(background());
+        r.endLife = life.cancel;
+        const { ctx: limitCtx, cancel } = withTimeout(this._root, limit);
         this._abortStart = cancel;
         const t0 = performance.now();
-        const out = await settle(() => svc.start!(ctx), ctx);
+        const out = await settle(() => svc.start!(life.ctx), limitCtx);
         this._abortStart = undefined;
         cancel();
+        if (out.kind === 'done') life.cancel();
         if (out.kind === 'done' && this._stopping !== undefined) {
           // Told to stop: not the service's failure.
           log?.info(`start of "${r.unit.name}" abandoned: the app is stopping`);
@@ -573,6 +584,14 @@ export class App {
   }
 
   private async _stopUnit(r: Runtime, left: () => number): Promise<void> {
+    try {
+      await this._stopHook(r, left);
+    } finally {
+      r.endLife?.();
+    }
+  }
+
+  private async _stopHook(r: Runtime, left: () => number): Promise<void> {
     const svc = r.unit.service;
     if (svc.stop === undefined) {
       r.stopped = true;

@@ -36,6 +36,12 @@ import { describe } from '../validate.js';
 export interface Service {
   /** Unique within the app; what `dependsOn` and the report name it by. */
   name: string;
+  /**
+   * Starts the service. `ctx` is the service's lifetime: it ends once the service's `stop()` is
+   * over (or when its start times out or the app stops while it starts), not when the app's root
+   * context is cancelled, so the service may keep it for work that must outlive that step (an HTTP
+   * server's in-flight requests, which drain in its stop).
+   */
   start?(ctx: Context): unknown;
   run?(ctx: Context): unknown;
   stop?(ctx: Context): unknown;
