@@ -227,13 +227,14 @@ const EMPTY_TRY: { value: undefined; ok: false; closed: false } = Object.freeze(
  * receive returns `{ value: undefined, ok: false }` at once, forever.
  *
  * Cost: a send or receive that does not wait allocates nothing but its result; one that waits
- * allocates its queue entry, its promise and one node on its context, dropped when it settles.
+ * allocates its queue entry and its promise, plus, when it has a context or a task to show, one
+ * node on that context; all dropped when it settles.
  *
  * Fairness with the event loop: hand-offs run in microtasks, so a tight ping-pong would never let
- * timers or I/O run. After {@link YIELD_BUDGET} (1,024) operations completed without waiting in
- * one macrotask turn, the next `send`, `recv` or `select` that would complete first waits for
- * `setImmediate`. It costs one `setImmediate` per turn that uses channels (to end the turn) and
- * one more per 1,024 operations in a busy turn; an operation that waits anyway is never deferred.
+ * timers or I/O run. Once a macrotask turn has run channel operations for `YIELD_SLICE_MS` (2 ms,
+ * checked every `YIELD_BUDGET` = 1,024 operations), every `send`, `recv` and `select` waits for
+ * `setImmediate` before it starts (see src/fairness.ts). It costs one `setImmediate` and one clock
+ * read per turn that uses channels, and one deferral per 2 ms of solid channel traffic.
  * `trySend`/`tryRecv` never wait, so a loop over them alone can still starve the event loop.
  *
  * @throws RangeError from the constructor when `capacity` is not a non-negative integer; TypeError

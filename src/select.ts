@@ -210,7 +210,7 @@ export function select(cases: readonly SelectCase[], options: SelectOptions = {}
   }
   const err = ctx?.err;
   if (err !== undefined) return Promise.reject(err);
-  // The event loop's turn (see YIELD_BUDGET in channel.ts). Deferred whether or not a case is
+  // The event loop's turn (see fairness.ts). Deferred whether or not a case is
   // ready: peeking every case costs more than a select that would have blocked waiting one turn.
   if (mustYield()) return yieldTurn().then(() => select(cases, options as SelectOptions));
 

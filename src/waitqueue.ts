@@ -4,9 +4,11 @@
  * waiter from the middle (an intrusive doubly linked list), so 10,000 cancels cost 10,000 steps,
  * not 10,000²/2 as splicing an array would.
  *
- * While queued, a waiter shows in the registry as 'waiting: WHAT' and is itself a node in its
- * context's child list (a Link), never an `AbortSignal` listener. Whichever comes first, the wake or the context's end, takes the waiter out of the
- * queue and off the context, so a long-lived context keeps nothing from a wait that is over.
+ * While queued, a waiter with a context or a task has a {@link WaitHook}: it shows the task as
+ * 'waiting: WHAT' and is a node in the context's child list (a Link), never an `AbortSignal`
+ * listener. Whichever comes first, the wake or the context's end, takes the waiter out of the
+ * queue and its hook off the context, so a long-lived context keeps nothing from a wait that is
+ * over. Channels use the hook too, with a queue of their own (channel.ts).
  * @module
  */
 import { attach, detach, Link, type Context } from './context.js';
@@ -18,9 +20,9 @@ import { waiterOf } from './wait.js';
  * One blocked caller. Invariant: `_queued` is true exactly while the waiter is in a queue's list;
  * a waiter is settled once, by whoever clears `_queued`.
  *
- * Kept slim on purpose: a channel hand-off allocates one per wait, and a wait with no context and
- * no task to show needs nothing more than its queue links and its promise's resolvers. What a
- * context or the registry needs lives in a {@link WaitHook}, allocated only for such a wait.
+ * A wait with no context and no task to show needs nothing more than its queue links and its
+ * promise's resolvers; what a context or the registry needs lives in a {@link WaitHook},
+ * allocated only for such a wait.
  * @internal
  */
 export class Waiter {
@@ -34,14 +36,6 @@ export class Waiter {
   _hook: WaitHook | undefined = undefined;
   constructor(ctx: Context | undefined) {
     this._ctx = ctx;
-  }
-
-  /**
-   * What the wait's promise resolves with. A subclass returns its result here so the waiting call
-   * can hand out the parked promise itself, with no `.then` (and its microtask) in between.
-   */
-  _result(): unknown {
-    return undefined;
   }
 }
 
@@ -147,16 +141,16 @@ export class WaitQueue<W extends Waiter> {
 
   /**
    * Queues `w` and returns the promise its wake settles. The caller has checked that `w._ctx` is
-   * not done; if it ends meanwhile anyway, the promise rejects with its error. `on` names what
-   * the wait is on (a channel's name), shown in dumps.
+   * not done; if it ends meanwhile anyway, the promise rejects with its error. `state` is the
+   * task's waiting state (from waitingState), shown in dumps.
    */
-  block<R = void>(w: W, state: string, on?: string): Promise<R> {
-    const p = new Promise<R>((resolve, reject) => {
+  block(w: W, state: string): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
       w._resolve = resolve as (v: unknown) => void;
       w._reject = reject;
     });
     this._push(w);
-    hookWait(w, this, state, on);
+    hookWait(w, this, state, undefined);
     return p;
   }
 
@@ -165,7 +159,7 @@ export class WaitQueue<W extends Waiter> {
     if (!w._queued) return;
     this._remove(w);
     unhook(w);
-    w._resolve(w._result());
+    w._resolve(undefined);
   }
 
   /** Takes `w` out and rejects it with `err`. No-op for a waiter already settled. */
@@ -186,7 +180,7 @@ export class WaitQueue<W extends Waiter> {
       w._qprev = w._qnext = null;
       w._queued = false;
       unhook(w);
-      w._resolve(w._result());
+      w._resolve(undefined);
       w = next;
     }
   }

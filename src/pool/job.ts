@@ -65,9 +65,14 @@ export class Job<J, R> {
 
 function noop(): void {}
 
+/** Rejects the promise whose only kept resolver is `resolve` (see {@link Job}). @internal */
+export function rejectVia(resolve: (v: never) => void, err: unknown): void {
+  resolve(Promise.reject(err) as never);
+}
+
 /** Rejects `j`'s promise with `err`. @internal */
 export function rejectJob<J, R>(j: Job<J, R>, err: unknown): void {
-  j._resolve(Promise.reject(err));
+  rejectVia(j._resolve, err);
 }
 
 /** A FIFO of jobs, O(1) to push, shift and remove from the middle (a withdrawn job). @internal */
@@ -82,15 +87,6 @@ export class JobList<J, R> {
     if (this._tail === null) this._head = j;
     else this._tail._next = j;
     this._tail = j;
-    this._length++;
-  }
-
-  _unshift(j: Job<J, R>): void {
-    j._prev = null;
-    j._next = this._head;
-    if (this._head === null) this._tail = j;
-    else this._head._prev = j;
-    this._head = j;
     this._length++;
   }
 

@@ -32,7 +32,7 @@ import type { Task } from '../task.js';
 import { checkCtx, describe, isContextLike } from '../validate.js';
 import { PoolClosedError, PoolOverloadError } from './errors.js';
 import { Histogram } from './histogram.js';
-import { ASSIGNED, DONE, INTERRUPTING, Job, JobExtras, JobList, JobQueue, QUEUED, rejectJob, RUNNING, WAITING, type JobSlot } from './job.js';
+import { ASSIGNED, DONE, INTERRUPTING, Job, JobExtras, JobList, JobQueue, QUEUED, rejectJob, rejectVia, RUNNING, WAITING, type JobSlot } from './job.js';
 import {
   checkCount,
   checkKeys,
@@ -770,7 +770,7 @@ export class WorkerPool<J, R = unknown> {
     if (interrupted) this._interruptedJobs.push(job);
     else this._failed++;
     this._reportError(value, job);
-    res(Promise.reject(value));
+    rejectVia(res, value);
   }
 
   private _reportError(err: unknown, job: J): void {
@@ -790,27 +790,11 @@ export class WorkerPool<J, R = unknown> {
     // Jobs handed to a worker that has not started them yet are older than the queued ones.
     const held = [...this._all].filter((w) => w._curRes !== null && w._curState === 0).sort((a, b) => a._heldAt - b._heldAt);
     for (const w of held) {
-      const job = w._cur as J;
-      const rec = w._curRec;
-      if (rec !== null) {
-        rec._state = DONE;
-        rec._x?.unwatch?.();
-      }
-      this._unprocessed.push(job);
-      (w._curRes as (v: R | PromiseLike<R>) => void)(Promise.reject(new PoolClosedError(job)));
+      this._handBack(w);
       w._empty();
     }
     const slot: JobSlot<J, R> = { _cur: undefined, _curRes: null, _curRec: null };
-    while (this._queue._shiftInto(slot)) {
-      const job = slot._cur as J;
-      const rec = slot._curRec;
-      if (rec !== null) {
-        rec._state = DONE;
-        rec._x?.unwatch?.();
-      }
-      this._unprocessed.push(job);
-      (slot._curRes as (v: R | PromiseLike<R>) => void)(Promise.reject(new PoolClosedError(job)));
-    }
+    while (this._queue._shiftInto(slot)) this._handBack(slot);
     let running = 0;
     for (const w of this._all) {
       if (w._curState !== RUNNING) continue;
@@ -821,6 +805,18 @@ export class WorkerPool<J, R = unknown> {
     this._group.cancel(new PoolClosedError(undefined, 'worker pool aborted'));
     if (running > 0) this._timers.push(setTimeout(() => this._giveUp(), grace));
     this._checkDone();
+  }
+
+  /** An accepted job that will never start: unprocessed, its submitter told with PoolClosedError. */
+  private _handBack(slot: JobSlot<J, R>): void {
+    const job = slot._cur as J;
+    const rec = slot._curRec;
+    if (rec !== null) {
+      rec._state = DONE;
+      rec._x?.unwatch?.();
+    }
+    this._unprocessed.push(job);
+    rejectVia(slot._curRes as (v: R) => void, new PoolClosedError(job));
   }
 
   /**
@@ -845,9 +841,7 @@ export class WorkerPool<J, R = unknown> {
       this._stuck++;
       const job = w._cur as J;
       this._interruptedJobs.push(job);
-      (w._curRes as (v: R | PromiseLike<R>) => void)(
-        Promise.reject(new PoolClosedError(job, 'worker pool shut down while the job ignored cancellation')),
-      );
+      rejectVia(w._curRes as (v: R) => void, new PoolClosedError(job, 'worker pool shut down while the job ignored cancellation'));
     }
     this._checkDone();
   }
