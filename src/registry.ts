@@ -140,6 +140,27 @@ let head: Entry | null = null;
 let liveTasks = 0;
 let liveGroups = 0;
 
+/**
+ * Running totals since the process started, for metrics. Plain numbers bumped on the paths that
+ * already touch the entry, so keeping them costs an add.
+ * @internal
+ */
+export const totals = {
+  spawned: 0,
+  succeeded: 0,
+  failed: 0,
+  canceled: 0,
+};
+
+/**
+ * Observers of task ends, installed by diagnostics that need them (a duration histogram); while
+ * none is installed a finishing task pays one property read.
+ * @internal
+ */
+export const observers: { finish: ((task: Entry, outcome: 'succeeded' | 'failed' | 'canceled') => void) | undefined } = {
+  finish: undefined,
+};
+
 /** @internal */
 export function register(e: Entry): void {
   if ((e._flags & LIVE) !== 0) return;
@@ -147,8 +168,10 @@ export function register(e: Entry): void {
   e._rnext = head;
   if (head !== null) head._rprev = e;
   head = e;
-  if (e.kind === 'task') liveTasks++;
-  else liveGroups++;
+  if (e.kind === 'task') {
+    liveTasks++;
+    totals.spawned++;
+  } else liveGroups++;
 }
 
 /** @internal */
@@ -168,6 +191,11 @@ export function unregister(e: Entry): void {
 /** Visits every live entry, newest first. @internal */
 export function forEachEntry(fn: (e: Entry) => void): void {
   for (let e = head; e !== null; e = e._rnext) fn(e);
+}
+
+/** Epoch milliseconds of a registry timestamp (`_since`, `_startedAt`). @internal */
+export function epochOf(ms: number): number {
+  return ms + ORIGIN;
 }
 
 /** How many tasks and groups are live right now. O(1). */

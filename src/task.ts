@@ -5,7 +5,7 @@
  */
 import { CancelCtx, attach, type Context } from './context.js';
 import { isCancellation, quietCanceled } from './errors.js';
-import { Entry, FINAL, unregister, type Labels, type TaskState } from './registry.js';
+import { Entry, FINAL, observers, totals, unregister, type Labels, type TaskState } from './registry.js';
 import type { Group } from './group.js';
 
 /** Options for `group.go()`, `group.tryGo()` and `go()`. */
@@ -136,9 +136,9 @@ export class Task<T = unknown> extends Entry implements PromiseLike<T> {
   }
 }
 
-const SUCCEEDED = 'succeeded';
-const FAILED = 'failed';
-const CANCELED = 'canceled';
+const SUCCEEDED = 'succeeded' as const;
+const FAILED = 'failed' as const;
+const CANCELED = 'canceled' as const;
 
 /**
  * Records a task's outcome, ends its context, takes it out of the registry and tells its group.
@@ -151,8 +151,11 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
   t._value = value;
   const ctx = t._ctx;
   const canceled = !ok && ctx._err !== undefined && isCancellation(value);
-  t._state = ok ? SUCCEEDED : canceled ? CANCELED : FAILED;
+  const outcome = ok ? SUCCEEDED : canceled ? CANCELED : FAILED;
+  t._state = outcome;
   t._flags |= FINAL;
+  totals[outcome]++;
+  if (observers.finish !== undefined) observers.finish(t, outcome);
   // Stopped by something other than its group (task.cancel(), or the caller's context a task
   // was spawned under): that is the task's own outcome, not a failure the group must see.
   if (canceled && ctx._err !== (t._owner as Group)._ctx._err) t._flags |= F_SELF_CANCELED;
