@@ -165,6 +165,52 @@ describe('4. requests arriving during the drain', () => {
     agent.destroy();
   });
 
+  test('a request that reaches an idle connection within idleCloseDelay of stop() is served with Connection: close', async () => {
+    let handled = 0;
+    const svc = await started(
+      (req, res) => {
+        handled++;
+        res.end(`done ${req.url}\n`);
+      },
+      // Generous, so a loaded machine cannot turn this into a race; the default is 10 ms.
+      { idleCloseDelay: 500 },
+    );
+    const c = await RawClient.connect(svc.port as number);
+    c.send('/first');
+    await c.until(() => c.data.includes('done /first'), 'the first answer');
+    // The busy client's next request leaves in the same tick as the stop: on the wire (or unread
+    // in the server's socket buffer) when stop() begins, exactly the race a FIN at once loses.
+    c.send('/next');
+    const report = await svc.stop();
+    await c.until(() => c.closed, 'the connection to close');
+    assert.equal(handled, 2, 'both requests reached the handler');
+    const answers = c.responses();
+    assert.equal(answers.length, 2, `both answered (got ${answers.length})`);
+    assert.match(c.data, /done \/next/, 'the second request was answered');
+    assert.match(c.data.slice(c.data.indexOf('done /first')), /connection: close/i, 'the second answer carries Connection: close');
+    assert.ok(c.gotFin && c.err === undefined, `closed by FIN after the answer (err ${c.err?.code})`);
+    assert.equal(report.graceful, true, 'graceful');
+  });
+
+  test('with idleCloseDelay 0 idle connections get their FIN at once, and a request crossing it never reaches a handler', async () => {
+    let handled = 0;
+    const svc = await started(
+      (req, res) => {
+        handled++;
+        res.end(`done ${req.url}\n`);
+      },
+      { idleCloseDelay: 0 },
+    );
+    const c = await RawClient.connect(svc.port as number);
+    c.send('/first');
+    await c.until(() => c.data.includes('done /first'), 'the first answer');
+    c.send('/next');
+    await svc.stop();
+    await c.until(() => c.closed, 'the connection to close');
+    assert.equal(handled, 1, 'the request that crossed the FIN never ran');
+    assert.equal(c.responses().length, 1, 'and got no answer: the client knows to retry it');
+  });
+
   test('a request pipelined behind an in-flight one at stop() is answered, or never reaches a handler', async () => {
     const g = gate();
     const inside = gate();
@@ -518,6 +564,8 @@ describe('serve() options and lifecycle', () => {
     assert.throws(() => serve(hello, { port: -1 }), RangeError);
     assert.throws(() => serve(hello, { shutdownTimeout: -5 }), /shutdownTimeout.*got -5/);
     assert.throws(() => serve(hello, { forceGrace: NaN }), /forceGrace/);
+    assert.throws(() => serve(hello, { idleCloseDelay: -1 }), /idleCloseDelay.*got -1/);
+    assert.throws(() => serve(hello, { idleCloseDelay: 5_000 }), /idleCloseDelay must be at most 1000/);
     assert.throws(() => serve(hello, { health: { liveness: 'healthz' } }), /health.liveness/);
     assert.throws(() => serve(hello, { health: { readiness: '/x', liveness: '/x' } }), TypeError);
     assert.throws(() => serve(hello, { health: { port: 1.5 } }), /health.port/);

@@ -33,6 +33,13 @@ export interface ServeOptions {
   shutdownTimeout?: number;
   /** How long after that cancellation `stop()` waits before destroying their connections. Default 1,000. */
   forceGrace?: number;
+  /**
+   * How long after `stop()` begins the idle keep-alive connections get their FIN. A request that
+   * arrives on one meanwhile (a busy client between two requests, a request that raced the stop)
+   * is served with `Connection: close` instead of crossing our FIN. Default 10; 0 sends the FINs
+   * at once. At most 1,000.
+   */
+  idleCloseDelay?: number;
   /** Health endpoints: `true` (default) for `/healthz` and `/readyz`, `false` for none, or their paths and port. */
   health?: boolean | HealthOptions;
   /**
@@ -79,6 +86,7 @@ export interface Resolved {
   host: string | undefined;
   shutdownTimeout: number;
   forceGrace: number;
+  idleCloseDelay: number;
   liveness: string | null;
   readiness: string | null;
   healthPort: number | undefined;
@@ -86,7 +94,7 @@ export interface Resolved {
   onError: (err: unknown, req: IncomingMessage | Http2ServerRequest) => void;
 }
 
-const KNOWN = new Set(['name', 'port', 'host', 'shutdownTimeout', 'forceGrace', 'health', 'ctx', 'onError']);
+const KNOWN = new Set(['name', 'port', 'host', 'shutdownTimeout', 'forceGrace', 'idleCloseDelay', 'health', 'ctx', 'onError']);
 const HEALTH_KNOWN = new Set(['liveness', 'readiness', 'port']);
 
 function defaultOnError(err: unknown, req: IncomingMessage | Http2ServerRequest): void {
@@ -132,6 +140,9 @@ export function resolveOptions(options: unknown): Resolved {
   }
   const shutdownTimeout = checkMs(o.shutdownTimeout ?? 10_000, 'shutdownTimeout');
   const forceGrace = checkMs(o.forceGrace ?? 1_000, 'forceGrace');
+  const idleCloseDelay = checkMs(o.idleCloseDelay ?? 10, 'idleCloseDelay');
+  // A longer wait would no longer be "idle connections close promptly": that is the drain's job.
+  if (idleCloseDelay > 1_000) throw new RangeError(`serve: idleCloseDelay must be at most 1000 ms (got ${idleCloseDelay})`);
   let liveness: string | null = '/healthz';
   let readiness: string | null = '/readyz';
   let healthPort: number | undefined;
@@ -162,6 +173,7 @@ export function resolveOptions(options: unknown): Resolved {
     host: o.host,
     shutdownTimeout,
     forceGrace,
+    idleCloseDelay,
     liveness,
     readiness,
     healthPort,

@@ -7,7 +7,8 @@
  *    server still serves, so load balancers and clients move away without an error.
  * 2. `stopAccepting()`: the listening socket closes, so a new connection is refused (ECONNREFUSED)
  *    rather than accepted and reset.
- * 3. `stop()`: idle connections get a FIN at once; each in-flight request finishes, carrying
+ * 3. `stop()`: idle connections get a FIN after `idleCloseDelay` (10 ms; a request arriving
+ *    meanwhile is served with `Connection: close`); each in-flight request finishes, carrying
  *    `Connection: close` if its headers were not sent yet, and its connection is ended right
  *    after; at `shutdownTimeout` the contexts of requests still running are cancelled; `forceGrace`
  *    later their connections are destroyed. The report resolves as soon as the last connection is
@@ -373,9 +374,18 @@ class Service implements HttpService {
     this._stopping = true;
     const t = this._t;
     const report: StopReport = { graceful: true, closeMs: 0, inFlightAtStop: t.inflight, forced: [], destroyedConnections: 0 };
-    for (const c of t.conns) if (c.inflight === 0) c.end();
-
     const o = this._o;
+    // Idle connections get their FIN a moment later, not at once: a connection is "idle" for the
+    // instant between a busy client's response and its next request, and a request already on
+    // its way (or sitting unread in the socket's buffer) would cross the FIN and fail. Meanwhile
+    // a request that does arrive is served with Connection: close (drainBegin set that).
+    let finPending = o.idleCloseDelay > 0;
+    const endIdle = (): void => {
+      finPending = false;
+      for (const c of t.conns) if (c.inflight === 0) c.end();
+    };
+    if (!finPending) endIdle();
+
     let soft = o.shutdownTimeout;
     let hard = soft + o.forceGrace;
     const deadline = ctx?.deadline;
@@ -388,6 +398,7 @@ class Service implements HttpService {
       let softTimer: ReturnType<typeof setTimeout> | undefined;
       let hardTimer: ReturnType<typeof setTimeout> | undefined;
       let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+      let finTimer: ReturnType<typeof setTimeout> | undefined;
       let stopWatch: (() => boolean) | undefined;
       let done = false;
 
@@ -397,6 +408,7 @@ class Service implements HttpService {
         clearTimeout(softTimer);
         clearTimeout(hardTimer);
         clearTimeout(lingerTimer);
+        clearTimeout(finTimer);
         stopWatch?.();
         t.onIdle = t.onQuiet = null;
         const hs = this._health;
@@ -419,7 +431,8 @@ class Service implements HttpService {
       // handshake nobody will use); a short linger, then they go, so the close never waits out
       // the grace for nothing.
       const quiet = (): void => {
-        if (done || lingerTimer !== undefined || t.conns.size === 0) return;
+        // Before the idle FINs the connections are not waiting for the client's: no linger yet.
+        if (done || finPending || lingerTimer !== undefined || t.conns.size === 0) return;
         lingerTimer = setTimeout(() => {
           for (const c of t.conns) if (c.inflight === 0 && c.session === null) destroy(c);
         }, Math.min(LINGER_MS, hard));
@@ -427,6 +440,7 @@ class Service implements HttpService {
 
       const hardStop = (): void => {
         clearTimeout(hardTimer);
+        finPending = false;
         for (const c of t.conns) destroy(c);
       };
 
@@ -455,6 +469,15 @@ class Service implements HttpService {
       softTimer = setTimeout(softStop, soft);
       hardTimer = setTimeout(hardStop, hard);
       if (ctx !== undefined) stopWatch = afterFunc(ctx, softStop);
+      if (finPending) {
+        finTimer = setTimeout(
+          () => {
+            endIdle();
+            if (t.inflight === 0) quiet();
+          },
+          Math.min(o.idleCloseDelay, hard),
+        );
+      }
       if (t.conns.size === 0) finish();
       else if (t.inflight === 0) quiet();
     });
