@@ -40,6 +40,8 @@ import {
   type Labels,
 } from './registry.js';
 import { waiterOf } from './wait.js';
+import { config } from './config.js';
+import { watchTask } from './unreachable.js';
 import { F_QUEUED, F_RUNNING, Task, finishTask, isOwnCancellation, type GoOptions } from './task.js';
 
 /** Options for {@link Group}. */
@@ -553,6 +555,9 @@ function rejected(this: Task<any>, e: unknown): void {
 }
 function follow(t: Task<any>, p: PromiseLike<unknown>): void {
   p.then(fulfilled.bind(t), rejected.bind(t));
+  // Detection of tasks that can never finish (unreachable.ts) is a mode: watching costs 20-30% of
+  // a spawn, too much to pay by default, so with it off this is one property read.
+  if (config.detectUnreachable) watchTask(t, p);
 }
 
 /** Resolves with `p`, or rejects with `ctx.err` when `ctx` is done first. @internal */

@@ -12,8 +12,11 @@ import { config } from './config.js';
 /** Labels attached to a task or group: shown in dumps, so never put patient data in them. */
 export type Labels = Readonly<Record<string, string>>;
 
-/** The state of a task: 'queued' and 'running', 'waiting: WHAT' while blocked in a corral primitive, then final. */
-export type TaskState = 'running' | `waiting: ${string}` | 'succeeded' | 'failed' | 'canceled';
+/**
+ * The state of a task: 'queued' and 'running', 'waiting: WHAT' while blocked in a corral primitive, then final.
+ * 'leaked (unreachable)' is final too: V8 collected the task's pending promise, so it can never finish (unreachable.ts).
+ */
+export type TaskState = 'running' | `waiting: ${string}` | 'succeeded' | 'failed' | 'canceled' | 'leaked (unreachable)';
 
 // Milliseconds are stored relative to this origin so they stay small integers (no heap number).
 const ORIGIN = Date.now();
@@ -44,10 +47,17 @@ function readClock(): number {
 /** A captured spawn site: the object V8 fills on `captureStackTrace`, formatted only when read. */
 interface SiteHolder {
   stack?: string;
+  /** formatSite's result, kept once computed. */
+  site?: string;
 }
 
 let nextId = 1;
 let spawnCount = 0;
+
+/** The id of the latest entry created: entries created later have larger ids (leak checks' windows). @internal */
+export function lastEntryId(): number {
+  return nextId - 1;
+}
 
 /**
  * An entry in the registry: a task or a group. Subclasses own the behaviour; this holds the
@@ -115,12 +125,34 @@ function isNoise(frame: string): boolean {
   return frame.includes('node:internal') || OWN.some((p) => frame.includes(p));
 }
 
+// A dump reads the site of every live task, and most tasks of one spawn site have the same stack
+// text: each distinct text is formatted once (this map, bounded: cleared when full, which only
+// costs re-formatting), and the result is kept on the holder, so a task is formatted once however
+// many dumps read it. The holder's own copy of the text is swapped for the map's equal one, so
+// 100,000 tasks spawned at one line keep one stack string between them, not 100,000.
+const formatted = new Map<string, { stack: string; site: string }>();
+const FORMATTED_MAX = 1024;
+
 /** The formatted spawn site of an entry ("at fn (file:line:col)" lines), or undefined. @internal */
 export function formatSite(entry: Entry): string | undefined {
   const holder = entry._site;
   if (holder === undefined) return undefined;
+  if (holder.site !== undefined) return holder.site;
   const stack = holder.stack;
   if (stack === undefined) return undefined;
+  let f = formatted.get(stack);
+  if (f === undefined) {
+    if (formatted.size >= FORMATTED_MAX) formatted.clear();
+    f = { stack, site: formatStack(stack) };
+    formatted.set(stack, f);
+  } else {
+    holder.stack = f.stack;
+  }
+  holder.site = f.site;
+  return f.site;
+}
+
+function formatStack(stack: string): string {
   // The first line is the "Error" header V8 writes for a plain object.
   const frames = stack
     .split('\n')
@@ -157,8 +189,13 @@ export const totals = {
  * none is installed a finishing task pays one property read.
  * @internal
  */
-export const observers: { finish: ((task: Entry, outcome: 'succeeded' | 'failed' | 'canceled') => void) | undefined } = {
+export const observers: {
+  finish: ((task: Entry, outcome: 'succeeded' | 'failed' | 'canceled') => void) | undefined;
+  /** Called when a task is spawned (registered), before its function runs. */
+  spawn: ((task: Entry) => void) | undefined;
+} = {
   finish: undefined,
+  spawn: undefined,
 };
 
 /** @internal */
@@ -171,6 +208,7 @@ export function register(e: Entry): void {
   if (e.kind === 'task') {
     liveTasks++;
     totals.spawned++;
+    if (observers.spawn !== undefined) observers.spawn(e);
   } else liveGroups++;
 }
 

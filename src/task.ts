@@ -7,6 +7,7 @@ import { CancelCtx, attach, type Context } from './context.js';
 import { isCancellation, quietCanceled } from './errors.js';
 import { Entry, FINAL, observers, totals, unregister, type Labels, type TaskState } from './registry.js';
 import type { Group } from './group.js';
+import { F_WATCHED, unwatchTask } from './unreachable.js';
 
 /** Options for `group.go()`, `group.tryGo()` and `go()`. */
 export interface GoOptions {
@@ -74,7 +75,10 @@ export class Task<T = unknown> extends Entry implements PromiseLike<T> {
   get labels(): Labels {
     return this._labels ?? {};
   }
-  /** 'running', 'waiting: …' (including 'waiting: group slot' while queued), then 'succeeded', 'failed' or 'canceled'. */
+  /**
+   * 'running', 'waiting: …' (including 'waiting: group slot' while queued), then 'succeeded', 'failed' or 'canceled';
+   * or 'leaked (unreachable)' when detection is on and V8 collected its pending promise (it can never finish).
+   */
   get state(): TaskState {
     return this._state as TaskState;
   }
@@ -161,6 +165,8 @@ export function finishTask(t: Task<any>, ok: boolean, value: unknown): void {
   if (canceled && ctx._err !== (t._owner as Group)._ctx._err) t._flags |= F_SELF_CANCELED;
   if (ctx._err === undefined) ctx._cancel(TASK_FINISHED, TASK_FINISHED);
   unregister(t);
+  // Detection of tasks that can never finish (unreachable.ts): a finished task's cell goes now.
+  if ((t._flags & F_WATCHED) !== 0) unwatchTask(t);
   const s = t._settle;
   if (s !== undefined) {
     t._settle = undefined;
