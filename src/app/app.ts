@@ -158,6 +158,7 @@ export class App {
   private _abortStart: CancelFunc | undefined;
   private _group: Group | undefined;
   private _stopping: Promise<StopReport> | undefined;
+  private _lastReport: StopReport | undefined;
   /** The first failure that caused or happened during the stop (exit code 1), else undefined. */
   private _failure: string | undefined;
   /** What the shutdown is doing now, for the message of a forced exit. */
@@ -284,6 +285,11 @@ export class App {
     }
     this._starting = this._start();
     return this._starting;
+  }
+
+  /** The report of the last shutdown, once it has ended (undefined before that): for metrics and logs. */
+  get lastStopReport(): StopReport | undefined {
+    return this._lastReport;
   }
 
   /**
@@ -554,6 +560,7 @@ export class App {
     };
     this._state = 'stopped';
     this._doing = 'stopped';
+    this._lastReport = report;
     this._log(report);
     return report;
   }
