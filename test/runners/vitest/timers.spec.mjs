@@ -1,0 +1,5 @@
+import { test } from 'vitest';
+
+test('a cleared interval is fine', () => {
+  clearInterval(setInterval(() => {}, 1_000));
+});
