@@ -25,6 +25,8 @@ interface Child {
   signal: NodeJS.Signals | null;
   /** When 'exit' fired (performance.now() in this process). */
   exitedAt: number;
+  /** The child's own "EXIT" line, if it printed one. */
+  exit: { afterSignalMs: number } | undefined;
 }
 
 /**
@@ -37,7 +39,7 @@ function run(
 ): Promise<Child> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const result: Child = { events: [], report: undefined, stderr: '', code: null, signal: null, exitedAt: 0 };
+    const result: Child = { events: [], report: undefined, stderr: '', code: null, signal: null, exitedAt: 0, exit: undefined };
     let buf = '';
     const kill = (sig: NodeJS.Signals): void => void child.kill(sig);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -48,6 +50,7 @@ function run(
         buf = buf.slice(i + 1);
         if (line.startsWith('EVENT ')) result.events.push(JSON.parse(line.slice(6)) as Event);
         if (line.startsWith('REPORT ')) result.report = JSON.parse(line.slice(7));
+        if (line.startsWith('EXIT ')) result.exit = JSON.parse(line.slice(5));
         drive(line, kill);
       }
     });
@@ -56,8 +59,9 @@ function run(
       child.kill('SIGKILL');
       reject(new Error(`scenario ${scenario} did not exit within 10 s; stderr:\n${result.stderr}`));
     }, 10_000);
-    child.on('exit', (code, signal) => {
-      result.exitedAt = performance.now();
+    child.on('exit', () => (result.exitedAt = performance.now()));
+    // 'close', not 'exit': the last stdout lines may still be in the pipe when 'exit' fires.
+    child.on('close', (code, signal) => {
       clearTimeout(limit);
       result.code = code;
       result.signal = signal;
@@ -128,8 +132,12 @@ describe('App.main() in a child process', { concurrency: true }, () => {
       });
       assert.equal(c.code, code, c.stderr);
       assert.ok(sentAt > 0, 'the second signal was sent while the stop hung');
-      const ms = c.exitedAt - sentAt;
-      assert.ok(ms < 100, `exited ${ms.toFixed(1)} ms after the second signal`);
+      assert.ok(c.exit, 'the child printed its exit line');
+      assert.ok(c.exit.afterSignalMs < 100, `exited ${c.exit.afterSignalMs.toFixed(1)} ms after the second signal arrived`);
+      // Seen from here, teardown and this runner's own load add to it; the hanging stop's
+      // budget is 3 s, so anything near that would mean the exit waited for it.
+      const seen = c.exitedAt - sentAt;
+      assert.ok(seen < 1_000, `seen exiting ${seen.toFixed(1)} ms after the second signal was sent`);
       assert.equal(c.report, undefined, 'main() never returned: the exit was forced');
       assert.match(c.stderr, new RegExp(`received ${second} again during the shutdown \\(stop-services: waiting for "api"\\)`));
     });
