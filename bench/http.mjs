@@ -13,6 +13,8 @@
 //   - raw node:http: `createServer((req, res) => res.end('ok'))` (the anchor);
 //   - serve(): `serve((req, res, ctx) => res.end('ok'))`, default options (health probes on);
 //   - serve(), reading ctx.err: the handler touches its context (`if (ctx.err) return`);
+//   - serve() under a cancellable parent: `serve(handler, { ctx })` with a `withCancel` context, as
+//     under an App (whose root context every request context links into and out of);
 //   - serve(), reading ctx.signal: the handler reads the signal, which makes the context's
 //     AbortController (`if (ctx.signal.aborted) return`): what choosing the signal costs;
 //   - a naive request context (reference, what issue 5 measured before corral/http): per request an
@@ -36,6 +38,7 @@ import { once } from 'node:events';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { background, withCancel } from 'corral';
 import { serve } from 'corral/http';
 import { TINY, arg, fmt, int, median, pairedMedian, table, writeResults } from './lib/harness.mjs';
 
@@ -50,17 +53,19 @@ const CPU_GOAL = 1.05; // serve() at most 1.05x raw's server CPU per request (is
 const RAW = 'raw node:http';
 const SERVE = 'serve()';
 const SERVE_ERR = 'serve(), handler reads ctx.err';
+const SERVE_PARENT = 'serve(), cancellable parent ctx (as in an App)';
 const SERVE_SIGNAL = 'serve(), handler reads ctx.signal';
 const NAIVE = 'naive context (ALS.run + AbortController + res close)';
 const VARIANTS = [
   { name: RAW, key: 'raw' },
   { name: SERVE, key: 'serve' },
   { name: SERVE_ERR, key: 'serve-err' },
+  { name: SERVE_PARENT, key: 'serve-parent' },
   { name: SERVE_SIGNAL, key: 'serve-signal' },
   { name: NAIVE, key: 'naive' },
 ];
 /** The variants the goals apply to: serve() with its request contexts, untouched and read. */
-const GOAL_VARIANTS = [SERVE, SERVE_ERR];
+const GOAL_VARIANTS = [SERVE, SERVE_ERR, SERVE_PARENT];
 
 // --- the server child ---------------------------------------------------------------------------
 
@@ -99,9 +104,10 @@ async function startServer(key) {
     }
     case 'serve':
     case 'serve-err':
+    case 'serve-parent':
     case 'serve-signal': {
       const handler =
-        key === 'serve'
+        key === 'serve' || key === 'serve-parent'
           ? (req, res, _ctx) => res.end('ok')
           : key === 'serve-err'
             ? (req, res, ctx) => {
@@ -112,7 +118,8 @@ async function startServer(key) {
                 if (ctx.signal.aborted) return;
                 res.end('ok');
               };
-      const svc = serve(handler, { host: '127.0.0.1', port: 0 });
+      const ctx = key === 'serve-parent' ? withCancel(background()).ctx : undefined;
+      const svc = serve(handler, { host: '127.0.0.1', port: 0, ctx });
       await svc.start();
       return { port: svc.port, close: () => svc.stop() };
     }

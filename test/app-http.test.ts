@@ -5,6 +5,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { App } from '../src/app/index.js';
 import { serve } from '../src/http/index.js';
 import type { Context } from '../src/context.js';
+import { AppStopError } from '../src/app/index.js';
 
 interface Reply {
   status: number;
@@ -80,5 +81,38 @@ describe('App with an HTTP service: the shutdown sequence', () => {
     assert.equal(report.exitCode, 0);
     const steps = report.steps.map((s) => s.name);
     assert.ok(steps.length >= 4, `each step is timed (${steps.join(', ')})`);
+  });
+
+  test('a request outliving the HTTP shutdownTimeout is cut: the app exits 1 and its report and log name the request', async () => {
+    const entered = gate();
+    const lines: string[] = [];
+    const log = (l: string): number => lines.push(l);
+    const http = serve(
+      (_req, _res, _ctx) => {
+        entered.open(); // ignores its context and never answers
+      },
+      { name: 'http', port: 0, shutdownTimeout: 100, forceGrace: 50 },
+    );
+    const app = new App({ name: 'itest', shutdownTimeout: 5_000, signals: [], logger: { info: log, warn: log, error: log } });
+    app.add(http);
+    await app.start();
+    const client = new Promise<string>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: http.port as number, path: '/exports/P-0042?full=1', method: 'POST', agent: false });
+      req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      req.on('response', () => resolve('answered'));
+      req.end();
+    });
+    await entered.promise;
+    const report = await app.stop();
+    assert.equal(await client, 'ECONNRESET', 'the cut request\'s connection was destroyed');
+    assert.equal(report.ok, false, 'not a clean shutdown');
+    assert.equal(report.exitCode, 1, 'exit code 1');
+    const svc = report.services.find((s) => s.name === 'http');
+    assert.ok(svc?.error instanceof AppStopError, `the http service's stop failed with AppStopError (got ${String(svc?.error)})`);
+    const forced = (svc.result as { forced: { method: string; url: string }[] }).forced;
+    assert.deepEqual(forced.map((f) => `${f.method} ${f.url}`), ['POST /exports/P-0042'], 'the report names the request');
+    assert.match(svc.error.message, /1 request cut: POST \/exports\/P-0042 \(\d+ ms\)$/);
+    assert.ok(!svc.error.message.includes('full=1'), 'the query string stays out');
+    assert.ok(lines.some((l) => l.includes('POST /exports/P-0042')), `the log names it too: ${lines.join(' | ')}`);
   });
 });

@@ -66,6 +66,21 @@ export class ServiceTimeoutError extends Error {
 }
 
 /**
+ * What a stop result says it cut, for the message: an HTTP drain report's `forced` requests
+ * (method, path without query, age), at most three named. The app knows no service kind; it reads
+ * the shape any stop result may share.
+ */
+function cutText(result: unknown): string {
+  const forced = (result as { forced?: unknown } | null)?.forced;
+  if (!Array.isArray(forced) || forced.length === 0) return '';
+  const named = forced.slice(0, 3).map((f: { method?: unknown; url?: unknown; ms?: unknown } | null) =>
+    `${String(f?.method ?? '?')} ${String(f?.url ?? '?')}${typeof f?.ms === 'number' ? ` (${Math.round(f.ms)} ms)` : ''}`,
+  );
+  const more = forced.length > named.length ? ` and ${forced.length - named.length} more` : '';
+  return `: ${forced.length} request${forced.length === 1 ? '' : 's'} cut: ${named.join(', ')}${more}`;
+}
+
+/**
  * AppStopError is what a stop report records for a `stop()` that resolved to an object with
  * `graceful: false` (an HTTP server that had to cut requests): the stop ended, but not cleanly,
  * so it counts as failed. `result` is what `stop()` resolved to (it names what was cut).
@@ -84,7 +99,7 @@ export class AppStopError extends Error {
   /** What its `stop()` resolved to. */
   readonly result: unknown;
   constructor(service: string, result: unknown) {
-    super(`stop of "${service}" was not graceful`);
+    super(`stop of "${service}" was not graceful${cutText(result)}`);
     this.name = 'AppStopError';
     this.service = service;
     this.result = result;
