@@ -307,6 +307,17 @@ describe('corral dump', () => {
       const j = await cli(['dump', `http://127.0.0.1:${(other.address() as AddressInfo).port}`, '--format', 'json']);
       assert.equal(j.code, 1);
       assertIncludes(j.stderr, 'answered JSON that is not a corral dump', 'not a dump');
+      // The text formats too: a catch-all route answering 200 is not printed as if it were a dump.
+      const port = (other.address() as AddressInfo).port;
+      for (const format of ['grouped', 'full']) {
+        const t = await cli(['dump', `http://127.0.0.1:${port}`, '--format', format]);
+        assert.equal(t.code, 1, format);
+        assert.equal(t.stdout, '', format);
+        assert.equal(
+          t.stderr,
+          `corral: http://127.0.0.1:${port}/debug/corral/tasks?format=${format} did not answer a corral dump (it starts "{\\"hello\\":\\"world\\"}"); check the URL, and that the service mounts debugHandler() there\n`,
+        );
+      }
     } finally {
       other.closeAllConnections();
       await new Promise((res) => other.close(res));

@@ -1,15 +1,18 @@
 // The debug endpoint on real sockets at 127.0.0.1: every page and format, the token, the limits,
 // and the express and fastify mounts.
-import { test, describe, afterEach } from 'node:test';
+import { test, describe, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import { syncBuiltinESMExports } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import Fastify from 'fastify';
 import { request } from 'undici';
 import { background, withCancel, type Context } from '../src/index.js';
 import { Group } from '../src/group.js';
-import { liveCounts } from '../src/registry.js';
 import { App } from '../src/app/index.js';
 import { debugHandler, isLoopback, startDebugServer, type DebugHandler, type DebugServer } from '../src/inspect/debug.js';
 import { setRedaction } from '../src/inspect/redact.js';
@@ -153,6 +156,36 @@ describe('startDebugServer', () => {
     assert.equal((await get(`${s.url}tasks`, { headers: { authorization: `bearer  ${TOKEN} ` } })).status, 200, 'scheme case and spaces');
   });
 
+  test('the token is compared in constant time: timingSafeEqual over two SHA-256 digests, whatever the length sent', async () => {
+    // debug.ts imports timingSafeEqual by name from node:crypto; syncBuiltinESMExports() makes that
+    // binding see the spy. A plain === (which stops at the first byte that differs) would call it never.
+    const spy = mock.method(crypto, 'timingSafeEqual');
+    syncBuiltinESMExports();
+    cleanups.push(() => {
+      spy.mock.restore();
+      syncBuiltinESMExports();
+    });
+    const s = await server({ port: 0, token: TOKEN });
+    const sent = [`Bearer ${TOKEN}`, `Bearer ${TOKEN.slice(0, 3)}`, `Bearer ${TOKEN}${'x'.repeat(500)}`, `Bearer ${'k'.repeat(TOKEN.length)}`];
+    const statuses: number[] = [];
+    for (const authorization of sent) statuses.push((await get(`${s.url}tasks`, { headers: { authorization } })).status);
+    assert.deepEqual(statuses, [200, 401, 401, 401]);
+    const calls = spy.mock.calls.map((c) => c.arguments.map((b) => b.byteLength));
+    assert.deepEqual(calls, sent.map(() => [32, 32]), 'one comparison per request, of equal-length digests');
+    // A header without the Bearer scheme is refused before any comparison: nothing about the token to time.
+    assert.equal((await get(`${s.url}tasks`, { headers: { authorization: `Basic ${TOKEN}` } })).status, 401);
+    assert.equal(spy.mock.callCount(), sent.length);
+  });
+
+  test('a host that is not loopback listens once a token is given, and every page then wants it', async () => {
+    const s = await server({ port: 0, host: '0.0.0.0', token: TOKEN });
+    assert.equal((s.server.address() as AddressInfo).address, '0.0.0.0');
+    assert.equal(s.url, `http://0.0.0.0:${s.port}/debug/corral/`);
+    const local = `http://127.0.0.1:${s.port}/debug/corral/`;
+    assert.equal((await get(`${local}tasks`)).status, 401, 'loopback clients need it too: the server cannot tell a proxy from a user');
+    assert.equal((await get(`${local}tasks`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  });
+
   test('a host that is not loopback needs a token; a short token is refused', async () => {
     await assert.rejects(startDebugServer({ port: 0, host: '0.0.0.0' }), (e: unknown) => e instanceof TypeError && /host "0\.0\.0\.0" is not a loopback address, so token is required/.test(e.message));
     await assert.rejects(startDebugServer({ port: 0, host: '::' }), (e: unknown) => e instanceof TypeError && /token is required/.test(e.message));
@@ -177,6 +210,29 @@ describe('startDebugServer', () => {
     assert.equal(json.status, 413);
     assert.match(json.body, /^413 the answer exceeds maxBytes \(2048\); ask for fewer rows \(limit=N\) or format=grouped\n$/);
     assert.equal((await get(`${s.url}tasks?format=json&limit=1`)).status, 200, 'fewer rows fit');
+  });
+
+  test('metrics over maxBytes are cut at a line, with a comment the Prometheus format accepts', async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `app_queue_depth{queue="q${i}"} ${i}\n`).join('');
+    const s = await server({ port: 0, maxBytes: 2048, metrics: () => `# TYPE app_queue_depth gauge\n${lines}` });
+    const r = await get(`${s.url}metrics`);
+    assert.equal(r.status, 200);
+    assert.ok(Buffer.byteLength(r.body) <= 2048, `within maxBytes (${Buffer.byteLength(r.body)})`);
+    assert.match(r.body, /\n# corral: truncated at 2048 bytes \(maxBytes\)\n$/);
+    const kept = r.body.split('\n').slice(0, -2);
+    assert.ok(kept.length > 10, `most of what fits is kept (${kept.length} lines)`);
+    for (const line of kept) assert.match(line, /^(# TYPE app_queue_depth gauge|app_queue_depth\{queue="q\d+"\} \d+)$/, 'only whole lines');
+    const small = await server({ port: 0, maxBytes: 2048, metrics: () => 'x 1\n' });
+    assert.equal((await get(`${small.url}metrics`)).body, 'x 1\n', 'what fits is untouched');
+  });
+
+  test('the JSON pages over maxBytes are a 413, never a cut document', async () => {
+    const alerts = Array.from({ length: 50 }, (_, i) => ({ rule: 'stuck', severity: 'warning', message: `alert ${i} ${'x'.repeat(60)}`, at: i }));
+    const s = await server({ port: 0, maxBytes: 2048, watchdog: { alerts: () => alerts } });
+    const r = await get(`${s.url}watchdog`);
+    assert.equal(r.status, 413);
+    assert.match(r.body, /^413 the answer exceeds maxBytes \(2048\)/);
+    assert.equal((await get(`${s.url}health`)).status, 200, 'a page that fits is served');
   });
 
   test('metrics: corral metricsText() by default, or the function given, or none', async () => {
@@ -372,11 +428,26 @@ describe('debugHandler in frameworks', () => {
 });
 
 describe('startDebugServer: nothing listens unless called', () => {
-  test('importing corral/inspect opens no port', async () => {
-    const before = liveCounts();
-    await import('../src/inspect/index.js');
-    const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-    assert.ok(!handles.some((h) => h instanceof net.Server), 'no listening server');
-    assert.deepEqual(liveCounts(), before, 'and no task');
+  test('importing corral/inspect opens no port, installs no signal listener, and keeps nothing alive', async () => {
+    // In a fresh process: this file imported the module long before any test ran.
+    const entry = fileURLToPath(new URL('../src/inspect/index.ts', import.meta.url));
+    const code = [
+      `const signals = ['SIGUSR2', 'SIGUSR1', 'SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));`,
+      `const m = await import(${JSON.stringify(entry)});`,
+      `const net = await import('node:net');`,
+      `const servers = process._getActiveHandles().filter((h) => h instanceof net.Server).length;`,
+      `const after = ['SIGUSR2', 'SIGUSR1', 'SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));`,
+      `console.log(JSON.stringify({ exports: typeof m.startDebugServer, servers, same: JSON.stringify(signals) === JSON.stringify(after) }));`,
+    ].join('\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const exit = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    clearTimeout(killer);
+    assert.equal(exit, 0, `the process exits by itself once the import is done: ${err}`);
+    assert.deepEqual(JSON.parse(out), { exports: 'function', servers: 0, same: true });
   });
 });

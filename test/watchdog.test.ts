@@ -89,6 +89,11 @@ describe('options', () => {
     const app = new App({ logger: false });
     assert.throws(() => new Watchdog({ app, health: { after: 0 } }), { name: 'RangeError', message: /health\.after/ });
     assert.throws(() => new Watchdog({ app, health: { rules: ['leak' as never] } }), { name: 'RangeError', message: /health\.rules/ });
+    assert.throws(() => new Watchdog({ app, health: { rules: ['growthPerSite'] }, rules: { growth: false } }), {
+      name: 'RangeError',
+      message: /health\.rules names "growthPerSite", but that rule is off \(rules\.growth is false\)/,
+    });
+    assert.throws(() => new Watchdog({ app, health: { rules: ['heap'] }, rules: { heap: false } }), { name: 'RangeError', message: /rules\.heap is false/ });
     assert.throws(() => new Watchdog({ signals: [new AbortController()] as never }), { name: 'TypeError', message: /signals/ });
     assert.throws(() => new Watchdog({ ignore: [42] as never }), { name: 'TypeError', message: /ignore/ });
     assert.throws(() => new Watchdog({ clearAfter: 0 }), { name: 'RangeError', message: /clearAfter/ });

@@ -30,6 +30,7 @@ export async function dump(argv: readonly string[], write: (text: string) => voi
   const url = new URL(`tasks?format=${format}`, endpointBase(positionals[0] as string, 'dump'));
   const body = (await getText(url, { token: tokenFrom(flags.get('token')), timeoutMs })) as string;
   if (format === 'json') checkJson(url, body);
+  else checkText(url, body);
   write(body.endsWith('\n') ? body : `${body}\n`);
   return 0;
 }
@@ -41,6 +42,14 @@ export function timeoutFlag(command: string, value: string | number | boolean | 
     throw new UsageError(`--timeout must be from 1 to 600000 ms (got ${String(value)})`, command);
   }
   return value;
+}
+
+// Every text dump opens with "corral: N tasks in M groups". Anything else (a login page, an app's
+// catch-all route answering 200) means the URL reaches something else: say so rather than print it.
+function checkText(url: URL, body: string): void {
+  if (body.startsWith('corral: ')) return;
+  const first = (body.split('\n')[0] ?? '').trim().slice(0, 80);
+  throw new CliError(`${url.href} did not answer a corral dump (it starts ${JSON.stringify(first)}); check the URL, and that the service mounts debugHandler() there`);
 }
 
 // A JSON dump that is not corral's means the URL points at something else: say so rather than

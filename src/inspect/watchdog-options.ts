@@ -405,6 +405,10 @@ export function resolveOptions(options: unknown, defaults: { onAlert: (a: Alert)
       if (!RULES.includes(rule as WatchdogRule)) {
         throw new RangeError(`${FN}: health.rules must hold rule names like 'growthPerSite' (got ${describe(rule)})`);
       }
+      // A rule that is off never finds anything: the app would silently never be marked.
+      if (ruleSeverity(r as Resolved, rule as WatchdogRule) === undefined) {
+        throw new RangeError(`${FN}: health.rules names ${describe(rule)}, but that rule is off (rules.${ruleKey(rule as WatchdogRule)} is false)`);
+      }
     }
     healthRules = [...health.rules];
   }
@@ -440,6 +444,13 @@ export function resolveOptions(options: unknown, defaults: { onAlert: (a: Alert)
     });
   }
   return r as Resolved;
+}
+
+/** The key under `rules` that configures a rule ('liveTasksPerSite' is set by `rules.liveTasks`). */
+function ruleKey(rule: WatchdogRule): keyof WatchdogRules {
+  if (rule === 'liveTasksPerSite') return 'liveTasks';
+  if (rule === 'growthPerSite') return 'growth';
+  return rule;
 }
 
 /** The severity a rule's alerts carry, or undefined when the rule is off. @internal */

@@ -150,6 +150,14 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/**
+ * The finding of a per-site rule: "N spawn sites <text> <first frame of the worst>", with the
+ * `top` worst sites. `sites` is worst first and not empty; `text` words the worst one.
+ */
+function siteFinding(sites: readonly FoundSite[], top: number, value: number, threshold: number, text: string): Finding {
+  return { value, threshold, message: `${plural(sites.length, 'spawn site')} ${text} ${where(sites[0] as FoundSite)}`, sites: sites.slice(0, top) };
+}
+
 /** A deep copy for the outside: callbacks and `alerts()` never hand out the records kept here. */
 function copy(a: Alert): Alert {
   const c: Alert = { ...a };
@@ -512,14 +520,9 @@ export class Watchdog {
           sites,
         });
       }
-      if (c.liveSites.length > 0) {
-        const worst = c.liveSites[0] as FoundSite;
-        findings.set('liveTasksPerSite', {
-          value: worst.count,
-          threshold: lt.perSite,
-          message: `${plural(c.liveSites.length, 'spawn site')} over ${lt.perSite} live tasks; worst "${worst.name}" (${worst.count}) ${where(worst)}`,
-          sites: c.liveSites.slice(0, top),
-        });
+      const w = c.liveSites[0];
+      if (w !== undefined) {
+        findings.set('liveTasksPerSite', siteFinding(c.liveSites, top, w.count, lt.perSite, `over ${lt.perSite} live tasks; worst "${w.name}" (${w.count})`));
       }
     }
     const g = o.growth;
@@ -536,29 +539,17 @@ export class Watchdog {
           sites,
         });
       }
-      if (c.growingSites.length > 0) {
-        const worst = c.growingSites[0] as FoundSite;
-        findings.set('growthPerSite', {
-          value: worst.growthPerSec,
-          threshold: g.perSite,
-          message:
-            `${plural(c.growingSites.length, 'spawn site')} piling up tasks for ${g.samples}+ samples; ` +
-            `fastest "${worst.name}" +${worst.growthPerSec}/s (${worst.count} retained) ${where(worst)}`,
-          sites: c.growingSites.slice(0, top),
-        });
+      const w = c.growingSites[0];
+      if (w !== undefined) {
+        const text = `piling up tasks for ${g.samples}+ samples; fastest "${w.name}" +${w.growthPerSec}/s (${w.count} retained)`;
+        findings.set('growthPerSite', siteFinding(c.growingSites, top, w.growthPerSec, g.perSite, text));
       }
     }
     const st = o.stuck;
-    if (st !== undefined && c.stuckSites.length > 0) {
-      const worst = c.stuckSites[0] as FoundSite;
-      findings.set('stuck', {
-        value: worst.count,
-        threshold: st.count,
-        message:
-          `${plural(c.stuckSites.length, 'spawn site')} with ${st.count}+ tasks unchanged for over ${formatAge(st.after)}; ` +
-          `worst "${worst.name}" (${worst.count}, oldest ${formatAge(worst.oldestMs)}) ${where(worst)}`,
-        sites: c.stuckSites.slice(0, top),
-      });
+    const w = c.stuckSites[0];
+    if (st !== undefined && w !== undefined) {
+      const text = `with ${st.count}+ tasks unchanged for over ${formatAge(st.after)}; worst "${w.name}" (${w.count}, oldest ${formatAge(w.oldestMs)})`;
+      findings.set('stuck', siteFinding(c.stuckSites, top, w.count, st.count, text));
     }
   }
 
