@@ -86,6 +86,21 @@ describe('top views', () => {
     assert.ok(text.includes('(no watchdog on this service)'), text);
   });
 
+  test('control characters from the service cannot reach the terminal or split a row', () => {
+    const d = dump(T0, [2]);
+    for (const t of d.tasks) t.name = 'evil\x1b[2J\nfake row\u2028';
+    const alerts = [{ rule: 'stuck', severity: 'warning', message: 'line one\r\nline two\x07', at: T0 }];
+    const text = renderTop(buildView('u', 1000, d, alerts, undefined), { width: Infinity, height: Infinity });
+    const raw = [...text].filter((ch) => {
+      const c = ch.charCodeAt(0);
+      return (c < 0x20 && c !== 0x0a) || c === 0x7f || c === 0x2028;
+    });
+    assert.deepEqual(raw, [], `no raw control character:\n${JSON.stringify(text)}`);
+    assert.ok(!/^fake row/m.test(text), 'no row of its own');
+    assert.ok(text.includes('evil\\u001b[2J\\u000afake row\\u2028'), `the name, escaped:\n${text}`);
+    assert.ok(text.includes('stuck: line one\\u000d\\u000aline two\\u0007'), `the alert, escaped:\n${text}`);
+  });
+
   test('firstFrame keeps the function and the last two path segments', () => {
     assert.equal(firstFrame('at syncLoop (file:///srv/epro/src/sync.js:12:5)\nat main (x.js:1:1)'), 'syncLoop (src/sync.js:12:5)');
     assert.equal(firstFrame('at file:///srv/epro/main.mjs:3:1'), 'epro/main.mjs:3:1');

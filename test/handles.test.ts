@@ -303,7 +303,10 @@ describe('trackHandles', () => {
   test('bad options throw naming the option', () => {
     assert.throws(() => trackHandles({ stackDepth: 0 }), { name: 'RangeError', message: /stackDepth must be an integer from 1 to 100 \(got 0\)/ });
     assert.throws(() => trackHandles({ depth: 3 } as never), { name: 'TypeError', message: /unknown option "depth"/ });
-    assert.throws(() => trackHandles({ types: 'Timeout' as never }), { name: 'TypeError', message: /types must be an iterable/ });
+    assert.throws(() => trackHandles({ types: 'Timeout' as never }), { name: 'TypeError', message: /types must be an iterable of async_hooks type names \(got "Timeout"\)/ });
+    assert.throws(() => trackHandles({ types: ['Timeout', 42] as never }), { name: 'TypeError', message: /types must hold async_hooks type names such as "Timeout" \(got 42\)/ });
+    assert.throws(() => trackHandles({ sites: 'yes' as never }), { name: 'TypeError', message: /sites must be a boolean \(got "yes"\)/ });
+    assert.throws(() => trackHandles(null as never), { name: 'TypeError', message: /options must be an object \(got null\)/ });
     assert.ok(HANDLE_TYPES.includes('TCPSERVERWRAP') && !HANDLE_TYPES.includes('PROMISE'), 'the default types are handles, never promises');
   });
 });

@@ -101,7 +101,7 @@ describe('dump: grouped', () => {
     spawnA(s.group);
     spawnC(s.group);
     const text = dump({ filter: (t) => t.name === 'poll' && t.parentId === s.group.id });
-    assert.match(text, /^corral: \d+ tasks in \d+ groups?; 1 task match the filter\n/);
+    assert.match(text, /^corral: \d+ tasks in \d+ groups?; 1 task matches the filter\n/);
     assert.match(text, /1 task "poll"/);
     assert.doesNotMatch(text, /his-sync/);
     await s.end();

@@ -12,6 +12,7 @@ import { NotFound, endpointBase, getText, tokenFrom } from './endpoint.js';
 import { CliError, UsageError } from './errors.js';
 import { COMMAND_HELP } from './help.js';
 import { formatAge as age } from '../registry.js';
+import { oneLine } from '../inspect/dump.js';
 
 // Rows asked of the service: its largest sites and its oldest tasks. More than a screen shows,
 // and it keeps a service with 100,000 tasks from sending them all every refresh.
@@ -254,7 +255,9 @@ export function renderTop(view: TopView, size: { width: number; height: number }
   if (more > 0) sites.push(`  ... ${more} more site${more === 1 ? '' : 's'}`);
   if (view.sites.length === 0) sites.push('  (no live tasks)');
 
-  return [...head, ...sites, ...oldest, ...watch].map((l) => fit(l, size.width)).join('\n') + '\n';
+  // Names, states, sites and alert messages come from the service as they are: a control
+  // character in one (an escape sequence, a line break) must not reach the terminal or split a row.
+  return [...head, ...sites, ...oldest, ...watch].map((l) => fit(oneLine(l), size.width)).join('\n') + '\n';
 }
 
 function stateText(s: { state: string; waitingOn?: string | null }): string {

@@ -369,6 +369,11 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** "1 task matches the filter", "3 tasks match the filter". */
+function matching(n: number): string {
+  return `${plural(n, 'task')} match${n === 1 ? 'es' : ''} the filter`;
+}
+
 /**
  * Writes text blocks as UTF-8 into one growing buffer, up to a byte budget. Only whole blocks go
  * in, so a cut dump never ends in the middle of an entry. A buffer rather than an array of
@@ -427,7 +432,7 @@ function grouped(o: Resolved): string {
   // The header and rows read exactly as the core's dumpTasks() for names without quotes or
   // control characters, so tools that parse one parse the other.
   let header = `corral: ${plural(pass.tasks, 'task')} in ${plural(pass.groups, 'group')}`;
-  if (filtered) header += `; ${plural(pass.matched, 'task')} match the filter`;
+  if (filtered) header += `; ${matching(pass.matched)}`;
   const text = new Text(o.maxBytes);
   text.add(`${header}\n`);
   const n = Math.min(buckets.length, o.limit);
@@ -496,7 +501,7 @@ function full(o: Resolved): string {
   const filtered = o.filter !== undefined;
   const taken = new Date(epochOf(pass.at)).toISOString();
   let header = `corral: ${plural(pass.tasks, 'task')} in ${plural(pass.groups, 'group')}, pid ${process.pid}, taken ${taken}`;
-  if (filtered) header += `; ${plural(pass.kept.length, 'task')} match the filter`;
+  if (filtered) header += `; ${matching(pass.kept.length)}`;
   const text = new Text(o.maxBytes);
   text.add(`${header}\n`);
   const chains = new Map<Entry, string>();

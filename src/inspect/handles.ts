@@ -19,6 +19,7 @@ import net from 'node:net';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatAge } from '../registry.js';
+import { describe } from '../validate.js';
 
 /**
  * The async_hooks resource types tracked by default: libuv handles, timers and immediates,
@@ -248,20 +249,27 @@ export function trackHandles(options: TrackHandlesOptions = {}): HandleTracker {
 
 function checkOptions(options: TrackHandlesOptions): { types: Set<string>; depth: number; sites: boolean } {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`trackHandles: options must be an object (got ${String(options)})`);
+    throw new TypeError(`trackHandles: options must be an object (got ${describe(options)})`);
   }
   for (const k of Object.keys(options)) {
     if (k !== 'types' && k !== 'stackDepth' && k !== 'sites') throw new TypeError(`trackHandles: unknown option ${JSON.stringify(k)}`);
   }
   const depth = options.stackDepth ?? 8;
   if (!Number.isInteger(depth) || depth < 1 || depth > 100) {
-    throw new RangeError(`trackHandles: stackDepth must be an integer from 1 to 100 (got ${String(options.stackDepth)})`);
+    throw new RangeError(`trackHandles: stackDepth must be an integer from 1 to 100 (got ${describe(options.stackDepth)})`);
   }
   const t = options.types ?? HANDLE_TYPES;
-  if (typeof (t as Iterable<string>)[Symbol.iterator] !== 'function' || typeof t === 'string') {
-    throw new TypeError(`trackHandles: types must be an iterable of async_hooks type names (got ${typeof t})`);
+  if (typeof t !== 'object' || t === null || typeof (t as Iterable<string>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`trackHandles: types must be an iterable of async_hooks type names (got ${describe(t)})`);
   }
-  return { types: new Set(t), depth, sites: options.sites ?? true };
+  const types = new Set<string>();
+  for (const name of t as Iterable<unknown>) {
+    if (typeof name !== 'string' || name === '') throw new TypeError(`trackHandles: types must hold async_hooks type names such as "Timeout" (got ${describe(name)})`);
+    types.add(name);
+  }
+  const sites = options.sites ?? true;
+  if (typeof sites !== 'boolean') throw new TypeError(`trackHandles: sites must be a boolean (got ${describe(sites)})`);
+  return { types, depth, sites };
 }
 
 // --- the resources --------------------------------------------------------------------------------
