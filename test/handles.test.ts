@@ -311,6 +311,45 @@ describe('trackHandles', () => {
   });
 });
 
+describe('async_hooks only while tracking', () => {
+  test('corral, its dumps, watchdog, metrics and leak checks install no async hook; trackHandles() installs one', async () => {
+    // A fresh process importing the built package by name, as an application does, with
+    // async_hooks.createHook counted (handles.ts imports it by name; syncBuiltinESMExports makes
+    // that binding see the counter).
+    const code = `
+      import ah from 'node:async_hooks';
+      import { syncBuiltinESMExports } from 'node:module';
+      let hooks = 0;
+      const createHook = ah.createHook;
+      ah.createHook = (...args) => { hooks++; return createHook(...args); };
+      syncBuiltinESMExports();
+      const corral = await import('corral');
+      const inspect = await import('corral/inspect');
+      await import('corral/testing');
+      const g = new corral.Group(corral.background());
+      for (let i = 0; i < 10; i++) g.go(() => new Promise((r) => setTimeout(r, 1)), { name: 'short' });
+      await g.wait();
+      inspect.dump({ format: 'full' });
+      new inspect.Watchdog({ onAlert() {} }).sample();
+      inspect.metricsText();
+      const before = hooks;
+      const tracker = inspect.trackHandles();
+      const during = hooks;
+      tracker.stop();
+      console.log(JSON.stringify({ before, during }));
+    `;
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const [exit] = (await once(child, 'exit')) as [number | null];
+    assert.equal(exit, 0, `the child ran (dist/ must be built): ${err}`);
+    assert.deepEqual(JSON.parse(out), { before: 0, during: 1 });
+  });
+});
+
 describe('formatHandles', () => {
   test('groups handles by type, description and site, the largest group first', () => {
     const base = { asyncId: 1, hasRef: true, keepsAlive: true, createdAt: 1_000 };
