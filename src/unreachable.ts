@@ -36,6 +36,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FINAL, formatSite, now, waitingOn, type Entry } from './registry.js';
 import type { Task } from './task.js';
+import { describe } from './validate.js';
 
 /** The state of a task whose promise V8 collected while it was pending: it can never finish. */
 export const LEAKED = 'leaked (unreachable)';
@@ -229,6 +230,7 @@ export function forceGc(): void {
  * full GCs (milliseconds to tens of milliseconds, growing with the heap): for tests, the CLI and
  * exit reports, not for a request path.
  *
+ * @throws (as a rejection) RangeError when `maxRounds` is not an integer >= 2.
  * @example
  * ```ts
  * await collectUnreachable();
@@ -236,6 +238,9 @@ export function forceGc(): void {
  * ```
  */
 export async function collectUnreachable(maxRounds = 6): Promise<void> {
+  if (!Number.isInteger(maxRounds) || maxRounds < 2) {
+    throw new RangeError(`collectUnreachable: maxRounds must be an integer >= 2 (got ${describe(maxRounds)})`);
+  }
   flushWatch();
   // An object freed by one GC can be what kept another alive (a once() listener's emitter): the
   // second falls only in a later GC, so one round is not always enough.

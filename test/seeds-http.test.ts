@@ -4,7 +4,7 @@
 // bound. The fix gives the notification a deadline: the count stays flat. The CI gate (a guard
 // with scope 'all' around the whole load) catches the naive version.
 //
-// The load is bounded and on loopback: two batches of requests, 8 at a time.
+// The load is bounded and on loopback: three batches of 60 requests, 8 at a time.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -12,6 +12,9 @@ import { Group, background, isTimeout, liveCounts, sleep, timeout, type Context 
 import { leakGuard, LeakError } from '../src/testing/index.js';
 
 const BATCH = 60;
+const BATCHES = 3;
+/** The fixed notification's deadline, in ms. */
+const DEADLINE = 5;
 const CONCURRENCY = 8;
 
 /** A downstream that hangs: a call returns when the test lets it, or when its context ends. */
@@ -35,7 +38,7 @@ const naive: Handler = (notifications) => (_req, res) => {
 const fixed: Handler = (notifications) => (_req, res) => {
   notifications.go(async (ctx) => {
     try {
-      await timeout(ctx, 20, notifyDownstream);
+      await timeout(ctx, DEADLINE, notifyDownstream);
     } catch (err) {
       if (!isTimeout(err)) throw err;
     }
@@ -78,6 +81,22 @@ async function load(port: number, n: number): Promise<void> {
   agent.destroy();
 }
 
+/** Runs `work` while sampling the live task count (above `base`) every millisecond; resolves with the peak. */
+async function peakDuring(base: number, work: () => Promise<void>): Promise<number> {
+  let peak = 0;
+  const sample = (): void => {
+    peak = Math.max(peak, liveCounts().tasks - base);
+  };
+  const sampler = setInterval(sample, 1);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  sample();
+  return peak;
+}
+
 /** Waits until the group has no task left, for at most 2 s. */
 async function drained(g: Group): Promise<void> {
   for (let waited = 0; g.running > 0; waited += 5) {
@@ -87,18 +106,20 @@ async function drained(g: Group): Promise<void> {
 }
 
 describe('seed: an HTTP handler that starts a fire-and-forget task per request', () => {
-  test('naive: the live task count grows with every request, and the CI gate fails naming the notification', async () => {
+  test('naive: the live task count grows with every request, and the CI gate fails naming the notification', async (t) => {
     const gate = leakGuard({ scope: 'all', settle: 50 });
     gate.before();
     const base = liveCounts().tasks;
     const { notifications, port, close } = await startServer(naive);
-    await load(port, BATCH);
-    const afterOne = liveCounts().tasks - base;
-    await load(port, BATCH);
-    const afterTwo = liveCounts().tasks - base;
+    const counts: number[] = [];
+    for (let i = 0; i < BATCHES; i++) {
+      await load(port, BATCH);
+      counts.push(liveCounts().tasks - base);
+    }
     await close();
-    assert.equal(afterOne, BATCH, 'one task left per request');
-    assert.equal(afterTwo, 2 * BATCH, 'and the count keeps growing');
+    t.diagnostic(`naive: live tasks after each batch ${counts.join(', ')}`);
+    assert.deepEqual(counts, Array.from({ length: BATCHES }, (_, i) => (i + 1) * BATCH), 'one task left per request: the count grows with every batch');
+    const total = BATCHES * BATCH;
 
     let err: unknown;
     try {
@@ -107,8 +128,8 @@ describe('seed: an HTTP handler that starts a fire-and-forget task per request',
       err = e;
     }
     assert.ok(err instanceof LeakError, `the gate failed: ${String(err)}`);
-    assert.match(err.message, new RegExp(`^leakGuard: ${2 * BATCH} tasks left behind\\n`));
-    assert.match(err.message, new RegExp(`\\n${2 * BATCH} tasks "notify-downstream" \\[running, oldest \\d+ms\\]\\n {4}at .*seeds-http\\.test\\.ts`));
+    assert.match(err.message, new RegExp(`^leakGuard: ${total} tasks left behind\\n`));
+    assert.match(err.message, new RegExp(`\\n${total} tasks "notify-downstream" \\[running, oldest \\d+ms\\]\\n {4}at .*seeds-http\\.test\\.ts`));
     // Cancelling does not reach them (they passed background() down); only the downstream can.
     notifications.cancel();
     hang.resolve();
@@ -116,18 +137,24 @@ describe('seed: an HTTP handler that starts a fire-and-forget task per request',
     await drained(notifications);
   });
 
-  test('fixed: with a deadline on the notification the count stays flat, and the CI gate passes', async () => {
+  test('fixed: with a deadline on the notification the count stays flat, and the CI gate passes', async (t) => {
     const gate = leakGuard({ scope: 'all' });
     gate.before();
     const base = liveCounts().tasks;
     const { notifications, port, close } = await startServer(fixed);
-    await load(port, BATCH);
+    // Back to back, no pause between batches: a leak would add up across them.
+    const peaks: number[] = [];
+    for (let i = 0; i < BATCHES; i++) peaks.push(await peakDuring(base, () => load(port, BATCH)));
+    const atEnd = liveCounts().tasks - base;
     await drained(notifications);
-    assert.equal(liveCounts().tasks - base, 0, 'back to where it started after the first batch');
-    await load(port, BATCH);
-    await drained(notifications);
-    assert.equal(liveCounts().tasks - base, 0, 'and after the second');
+    assert.equal(liveCounts().tasks - base, 0, 'back to where it started once the last deadlines passed');
     await close();
+    t.diagnostic(`fixed: peak live tasks per batch ${peaks.join(', ')}; ${atEnd} at the end of the load`);
+    // Flat: what is in flight is bounded by the deadline times the request rate, not by the number
+    // of requests served so far. The naive version holds BATCH more after every batch.
+    const bound = BATCH / 2;
+    for (const p of peaks) assert.ok(p < bound, `peak ${p} stays under ${bound} (peaks ${peaks.join(', ')})`);
+    assert.ok(atEnd < bound, `${atEnd} left in flight at the end of ${BATCHES * BATCH} requests`);
     await gate.after();
   });
 });

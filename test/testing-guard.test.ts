@@ -57,6 +57,64 @@ describe('leakGuard', () => {
     await bg.wait().catch(() => {});
   });
 
+  test('timers and abort listeners that background work (tasks older than before()) makes during the test are not the test\'s, with ambient tracking on', async () => {
+    enableAmbientTracking();
+    const { ctx, cancel } = withCancel(background());
+    const bg = new Group(ctx, { name: 'background' });
+    const shutdown = new AbortController();
+    let ticks = 0;
+    bg.go(async (ctx) => {
+      const added: (() => void)[] = [];
+      try {
+        for (;;) {
+          ticks++;
+          // A fresh listener and a fresh timer every tick, each made inside the test's window.
+          const onShutdown = (): void => {};
+          shutdown.signal.addEventListener('abort', onShutdown);
+          added.push(onShutdown);
+          await sleep(ctx, 2);
+        }
+      } finally {
+        for (const l of added) shutdown.signal.removeEventListener('abort', l);
+      }
+    }, { name: 'background-poller' });
+    try {
+      await sleep(background(), 1);
+      const guard = leakGuard({ settle: 20 });
+      guard.before();
+      const seen = ticks;
+      await sleep(background(), 20);
+      assert.ok(ticks > seen, 'the poller ran during the test');
+      await guard.after();
+      // The test's own task and timer, made the same way, still count.
+      guard.before();
+      const mine = new Group(ctx, { name: 'mine' });
+      mine.go((ctx) => sleep(ctx, 3_600_000), { name: 'left-by-the-test' });
+      const err = await afterMustLeak(guard.after());
+      assert.deepEqual(err.leaks.tasks.map((t) => t.name), ['left-by-the-test']);
+      assert.deepEqual(err.leaks.handles.map((h) => h.description), ['setTimeout 3600000 ms']);
+    } finally {
+      cancel();
+      await bg.wait().catch(() => {});
+    }
+  });
+
+  test('an abort listener the test left on a long-lived signal fails after(); one it removed does not', async () => {
+    const shutdown = new AbortController();
+    const guard = leakGuard({ settle: 20 });
+    const onAbort = (): void => {};
+    guard.before();
+    shutdown.signal.addEventListener('abort', onAbort);
+    const err = await afterMustLeak(guard.after());
+    assert.equal(err.leaks.abortListeners.length, 1);
+    assert.match(err.leaks.abortListeners[0]?.site ?? '', /testing-guard\.test\.ts:\d+/);
+    shutdown.signal.removeEventListener('abort', onAbort);
+    guard.before();
+    shutdown.signal.addEventListener('abort', onAbort);
+    shutdown.signal.removeEventListener('abort', onAbort);
+    await guard.after();
+  });
+
   test('overlapping tests are checked together when the last of them ends, from when the first began', async () => {
     const guard = leakGuard({ settle: 20 });
     const a = {};
@@ -76,6 +134,13 @@ describe('leakGuard', () => {
   test('after() without a matching before() rejects with InvalidStateError', async () => {
     const guard = leakGuard();
     await assert.rejects(guard.after(), { name: 'InvalidStateError', code: 'ERR_CORRAL_INVALID_STATE' });
+  });
+
+  test('a key that is not an object is a TypeError naming the hook, and opens nothing', async () => {
+    const guard = leakGuard({ settle: 0 });
+    assert.throws(() => guard.before('test-1' as never), { name: 'TypeError', message: /^leakGuard: before\(key\) takes the test's context object \(got "test-1"\)/ });
+    await assert.rejects(guard.after(42 as never), { name: 'TypeError', message: /^leakGuard: after\(key\) takes the test's context object/ });
+    await assert.rejects(guard.after(), { name: 'InvalidStateError' }, 'the bad before() opened no window');
   });
 
   test("with scope 'all' around a whole suite it reports everything new, background work included", async () => {

@@ -142,6 +142,24 @@ describe('what checkLeaks reports', () => {
     });
   });
 
+  test('settling: a check polls with a growing back-off, so what ends 30 ms late passes long before the budget, and what stays fails once the budget is spent', async () => {
+    let started = Date.now();
+    await checkLeaks(() => {
+      new Group(background()).go((ctx) => sleep(ctx, 30), { name: 'ends-late' });
+    }); // default budget: 500 ms
+    const late = Date.now() - started;
+    assert.ok(late >= 30 && late < 300, `seen ${late} ms after fn returned: a poll, not a fixed wait`);
+
+    const { ctx, cancel } = withCancel(background());
+    started = Date.now();
+    await mustLeak(() => {
+      new Group(ctx).go((ctx) => sleep(ctx, 2_000), { name: 'stays' });
+    }, { settle: 200 });
+    const spent = Date.now() - started;
+    cancel();
+    assert.ok(spent >= 200 && spent < 1_500, `failed after ${spent} ms with a 200 ms budget`);
+  });
+
   test('a throwing fn rejects with its own error at once, whatever it left', async () => {
     const boom = new Error('validation service down');
     const { ctx, cancel } = withCancel(background());
@@ -159,30 +177,54 @@ describe('what checkLeaks reports', () => {
 });
 
 describe('scoping', () => {
-  test('concurrent checks do not blame each other', async () => {
+  test('concurrent checks do not blame each other: tasks, timers, servers, child processes and abort listeners', async () => {
     const g = new Group(background(), { name: 'shared' });
+    const shutdown = new AbortController(); // one long-lived signal both tests subscribe to
     let interval: ReturnType<typeof setInterval> | undefined;
-    const [leaky, clean] = await Promise.allSettled([
-      checkLeaks(async () => {
-        await sleep(background(), 5); // inside the other check's time window
-        g.go(forever, { name: 'leaky-task' });
-        interval = setInterval(() => {}, 60_000);
-        await sleep(background(), 30);
-      }, { settle: 20 }),
-      checkLeaks(async () => {
-        await g.go((ctx) => sleep(ctx, 10), { name: 'clean-task' });
-        const t = setTimeout(() => {}, 60_000);
-        await sleep(background(), 60); // still running while the other one looks
-        clearTimeout(t);
-      }),
-    ]);
+    let leakyServer: http.Server | undefined;
+    const onLeakyAbort = (): void => {};
+    let leakyEnded!: () => void;
+    const leakyDone = new Promise<void>((r) => (leakyEnded = r));
+    const leakyCheck = checkLeaks(async () => {
+      await sleep(background(), 5); // inside the other check's time window
+      g.go(forever, { name: 'leaky-task' });
+      interval = setInterval(() => {}, 60_000);
+      leakyServer = http.createServer();
+      await new Promise<void>((r) => leakyServer?.listen(0, '127.0.0.1', r));
+      shutdown.signal.addEventListener('abort', onLeakyAbort);
+    }, { settle: 20 }).finally(leakyEnded);
+    const cleanCheck = checkLeaks(async () => {
+      await g.go((ctx) => sleep(ctx, 10), { name: 'clean-task' });
+      // All of this is open while the leaky check looks, and closed before this one ends.
+      const t = setTimeout(() => {}, 60_000);
+      const server = http.createServer();
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+      const onAbort = (): void => {};
+      shutdown.signal.addEventListener('abort', onAbort);
+      await leakyDone;
+      clearTimeout(t);
+      shutdown.signal.removeEventListener('abort', onAbort);
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await exited;
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const [leaky, clean] = await Promise.allSettled([leakyCheck, cleanCheck]);
     clearInterval(interval);
+    leakyServer?.close();
+    shutdown.signal.removeEventListener('abort', onLeakyAbort);
     g.cancel();
-    assert.equal(clean.status, 'fulfilled');
+    assert.equal(clean.status, 'fulfilled', clean.status === 'rejected' ? String(clean.reason) : '');
     assert.equal(leaky.status, 'rejected');
     const leaks = (leaky as PromiseRejectedResult).reason.leaks as LeakError['leaks'];
     assert.deepEqual(leaks.tasks.map((t) => t.name), ['leaky-task']);
-    assert.deepEqual(leaks.handles.map((h) => h.description).sort(), ['setInterval 60000 ms', 'setTimeout 3600000 ms']);
+    // The leaky test's own: its task's sleep timer, its interval, its server; none of the other's.
+    assert.deepEqual(
+      leaks.handles.map((h) => h.description.replace(/:\d+$/, ':PORT')).sort(),
+      ['server 127.0.0.1:PORT', 'setInterval 60000 ms', 'setTimeout 3600000 ms'],
+    );
+    assert.equal(leaks.abortListeners.length, 1);
   });
 
   test('background work started before the check is not blamed, even for the tasks and timers it starts during it', async () => {

@@ -1,10 +1,11 @@
-// corral/testing under the real runners: a Vitest 3 project and a Jest 30 project in test/runners/,
-// each with passing tests and a leaking one, run as child processes against the built package
-// (dist/, as an installed corral would be; `npm test` builds first).
+// corral/testing under the real runners: a node:test project, a Vitest 3 project and a Jest project
+// (run by Jest 30, and by Jest 29 when installed as the `jest29` alias) in test/runners/, each with
+// passing tests and leaking ones, run as child processes against the built package (dist/, as an
+// installed corral would be; `npm test` builds first).
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -14,7 +15,8 @@ function run(args: string[], cwd: string): Promise<{ code: number | null; out: s
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       cwd,
-      env: { ...process.env, NODE_OPTIONS: '', FORCE_COLOR: '0', NO_COLOR: '1', CI: '1' },
+      // NODE_TEST_CONTEXT would make a child node:test report to this run instead of running its files.
+      env: { ...process.env, NODE_OPTIONS: '', NODE_TEST_CONTEXT: undefined, FORCE_COLOR: '0', NO_COLOR: '1', CI: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -53,17 +55,45 @@ describe('the real runners', () => {
     assert.match(out, /Tests +1 failed \| 2 passed \(3\)/);
   });
 
-  test('Jest 30: the leaking test fails with the LeakError naming the interval\'s site, the clean one passes', async () => {
+  test('node:test: the guard preloaded with --import fails the leaking tests naming task, handle and listener sites; overlapping clean tests pass', async () => {
     const { code, out } = await run(
-      ['--experimental-vm-modules', bin('jest/bin/jest.js'), '--rootDir', '.', '--forceExit'],
-      `${ROOT}test/runners/jest`,
+      ['--import', './leak-guard.mjs', '--test', '--test-force-exit', '--test-reporter=spec', 'orphan.test.mjs'],
+      `${ROOT}test/runners/node`,
     );
     assert.equal(code, 1, out);
-    assert.match(out, /✓ every\(\) under a context stops with it and leaves nothing behind/);
-    assert.match(out, /✕ a bare interval started by the test is left running/);
-    assert.match(out, /LeakError: leakGuard: 1 handle left behind/);
-    assert.match(out, /1 Timeout "setInterval 60000 ms" \[keeps the process alive/);
-    assert.match(out, /at .*his-sync\.spec\.mjs:\d+:\d+/);
-    assert.match(out, /Tests: +1 failed, 1 passed, 2 total/);
+    assert.match(out, /✔ fixed: the audit task is cancelled with its request/);
+    assert.match(out, /✖ naive: the audit task outlives its request/);
+    assert.match(out, /LeakError\]: leakGuard: 1 task, 1 handle left behind/);
+    assert.match(out, /1 task "audit-write" \[waiting: sleep, oldest \d+ms\]\n {6}at recordAuditNaive \(.*test\/runners\/node\/orphan\.test\.mjs:\d+:\d+\)/);
+    assert.match(out, /owned by group "audit"\n/);
+    assert.match(out, /LeakError\]: leakGuard: 1 handle, 1 abort listener left behind/);
+    assert.match(out, /1 TCPSERVERWRAP "server 127\.0\.0\.1:\d+" \[keeps the process alive, oldest \d+ms\]\n {6}at .*orphan\.test\.mjs:\d+:\d+/);
+    assert.match(out, /1 abort listener still on a live AbortSignal \[never removed, oldest \d+ms\]\n {6}at .*orphan\.test\.mjs:\d+:\d+/);
+    assert.match(out, /✔ a clean test that holds a timer for a while/);
+    assert.match(out, /✔ another clean test that ends first/);
+    assert.match(out, /ℹ pass 4\nℹ fail 2\n/);
   });
+
+  // Jest 29 is installed as an npm alias (`"jest29": "npm:jest@^29.7.0"`) beside Jest 30, when it is.
+  const jests: [string, string][] = [['Jest 30', 'jest/bin/jest.js'], ['Jest 29', 'jest29/bin/jest.js']];
+  for (const [label, path] of jests) {
+    const missing = !existsSync(bin(path));
+    test(`${label}: the leaking test fails with the LeakError naming the interval's site, the clean one passes`, {
+      skip: missing && `${label} is not installed (node_modules/${path})`,
+    }, async () => {
+      const { code, out } = await run(
+        ['--experimental-vm-modules', bin(path), '--rootDir', '.', '--forceExit'],
+        `${ROOT}test/runners/jest`,
+      );
+      assert.equal(code, 1, out);
+      const { version } = JSON.parse(readFileSync(bin(path.replace('bin/jest.js', 'package.json')), 'utf8')) as { version: string };
+      assert.equal(version.split('.')[0], label.slice(-2), `${path} is ${label}`);
+      assert.match(out, /✓ every\(\) under a context stops with it and leaves nothing behind/);
+      assert.match(out, /✕ a bare interval started by the test is left running/);
+      assert.match(out, /LeakError: leakGuard: 1 handle left behind/);
+      assert.match(out, /1 Timeout "setInterval 60000 ms" \[keeps the process alive/);
+      assert.match(out, /at .*his-sync\.spec\.mjs:\d+:\d+/);
+      assert.match(out, /Tests: +1 failed, 1 passed, 2 total/);
+    });
+  }
 });

@@ -162,6 +162,43 @@ describe('tasks waiting on something reachable are never reported', () => {
   });
 });
 
+describe('forcing a collection', () => {
+  test('needs no --expose-gc: a process started without it finds the leak, and is left with no gc global', async () => {
+    const script = `
+      const { Group, background } = await import('./src/index.ts');
+      const { collectUnreachable } = await import('./src/unreachable.ts');
+      const { configure } = await import('./src/config.ts');
+      const { runInNewContext } = await import('node:vm');
+      configure({ detectUnreachable: true });
+      const t = new Group(background()).go(() => new Promise(() => {}), { name: 'hung' });
+      await collectUnreachable();
+      console.log(JSON.stringify({ state: t.state, gc: typeof globalThis.gc, later: runInNewContext('typeof gc'), argv: process.execArgv }));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d));
+      child.stderr.on('data', (d: Buffer) => (text += d));
+      child.on('error', reject);
+      child.on('exit', () => resolve(text.trim()));
+    });
+    const r = JSON.parse(out.split('\n').at(-1) ?? '') as { state: string; gc: string; later: string; argv: string[] };
+    assert.ok(!r.argv.includes('--expose-gc'), `started without the flag: ${r.argv.join(' ')}`);
+    assert.equal(r.state, LEAKED);
+    assert.equal(r.gc, 'undefined', 'no gc global in the main context');
+    assert.equal(r.later, 'undefined', 'contexts made afterwards (a runner\'s) get no gc either');
+  });
+
+  test('maxRounds must be an integer >= 2', async () => {
+    for (const bad of [1, 2.5, NaN, '3']) {
+      await assert.rejects(collectUnreachable(bad as number), { name: 'RangeError', message: /collectUnreachable: maxRounds must be an integer >= 2/ });
+    }
+  });
+});
+
 describe('configuration', () => {
   test('detectUnreachable must be a boolean', () => {
     assert.throws(() => configure({ detectUnreachable: 'yes' as never }), { name: 'TypeError', message: /detectUnreachable must be a boolean/ });

@@ -11,7 +11,8 @@
  * straight through while no check is open.
  * @module
  */
-import { currentScope, type Scope } from './scope.js';
+import type { Entry } from '../registry.js';
+import { ambientTask, currentScope, type Scope } from './scope.js';
 import { formatStack, hasUserFrame } from './site.js';
 
 interface ListenerRecord {
@@ -21,6 +22,8 @@ interface ListenerRecord {
   capture: boolean;
   site: string | undefined;
   scope: Scope | undefined;
+  /** The task whose code added it, when ambient tracking is on: tells background work's from the test's in a guard's window. */
+  task: Entry | undefined;
   addedAt: number;
 }
 
@@ -28,6 +31,7 @@ interface ListenerRecord {
 export interface LeftListener {
   seq: number;
   scope: Scope | undefined;
+  task: Entry | undefined;
   site: string | undefined;
   addedAt: number;
 }
@@ -72,6 +76,7 @@ function install(): void {
       capture,
       site: formatStack(holder.stack),
       scope: currentScope(),
+      task: ambientTask(),
       addedAt: Date.now(),
     };
     if (list === undefined) bySignal.set(this, (list = []));
@@ -122,7 +127,7 @@ export function leftListeners(): LeftListener[] {
       records.delete(r);
       continue;
     }
-    out.push({ seq: r.seq, scope: r.scope, site: r.site, addedAt: r.addedAt });
+    out.push({ seq: r.seq, scope: r.scope, task: r.task, site: r.site, addedAt: r.addedAt });
   }
   return out;
 }

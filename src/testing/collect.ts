@@ -11,7 +11,7 @@ import { matches, type ResolvedOptions } from './options.js';
 import type { AbortListenerLeak, Leaks, TaskLeak } from './report.js';
 import { isUserFrame } from './site.js';
 import { handleReported, listenerReported, taskReported } from './reported.js';
-import { taskInScope, taskInWindow, type Scope, type Window } from './scope.js';
+import { handleOfBackground, taskInScope, taskInWindow, type Scope, type Window } from './scope.js';
 import { handleTracker } from './tracker.js';
 
 /** One check in progress. @internal */
@@ -144,6 +144,8 @@ export function collect(c: Check): Found {
       if (testScope && c.scope !== undefined && !tagged && !(contextless && !c.scope.overlapped)) continue;
       if (!h.keepsAlive && h.type !== 'FILEHANDLE' && !opts.unrefHandles) continue;
       if (!tagged && !contextless && !attributable(h)) continue;
+      // A window's handle made by an older task's code is background work's, not the test's.
+      if (testScope && c.scope === undefined && handleOfBackground(h.asyncId, c.window.taskId)) continue;
       if (isStdio(h) || handleReported(h.asyncId) || ignoredHandle(h, opts)) continue;
       handles.push(contextless ? { ...h, site: undefined } : h);
     }
@@ -156,6 +158,7 @@ export function collect(c: Check): Found {
     for (const l of leftListeners()) {
       if (l.seq <= since || listenerReported(l.seq)) continue;
       if (testScope && c.scope !== undefined && !listenerInScope(l.scope, c.scope)) continue;
+      if (testScope && c.scope === undefined && l.task !== undefined && !taskInWindow(l.task, c.window.taskId)) continue;
       if (matches(opts.ignore.sites, l.site, false)) continue;
       abortListeners.push({ site: l.site, addedAt: l.addedAt });
       listenerSeqs.push(l.seq);

@@ -8,6 +8,7 @@
  */
 import { config, configure } from '../config.js';
 import { InvalidStateError } from '../errors.js';
+import { describe } from '../validate.js';
 import { collectUnreachable } from '../unreachable.js';
 import { releaseListeners, retainListeners } from './abort-listeners.js';
 import { isBaseline, windowNow } from './baseline.js';
@@ -16,7 +17,7 @@ import { LeakError } from './errors.js';
 import { resolveOptions, type LeakOptions } from './options.js';
 import { formatLeaks, isEmpty, type Leaks } from './report.js';
 import { markReported } from './reported.js';
-import { closeScope, openScope, runInScope, type Window } from './scope.js';
+import { closeScope, openScope, runInScope, startHandleAttribution, stopHandleAttribution, type Window } from './scope.js';
 
 const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 const pause = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -116,6 +117,13 @@ export async function checkLeaks<T>(fn: () => T | PromiseLike<T>, options?: Leak
   }
 }
 
+// A key pairs a before() with its after() by identity: a primitive would pair unrelated tests.
+function checkKey(key: unknown, hook: string): void {
+  if (key !== undefined && (typeof key !== 'object' || key === null) && typeof key !== 'function') {
+    throw new TypeError(`leakGuard: ${hook}(key) takes the test's context object (got ${describe(key)})`);
+  }
+}
+
 /** What {@link leakGuard} returns: hooks for any runner's beforeEach and afterEach. */
 export interface LeakGuard {
   /**
@@ -137,8 +145,8 @@ export interface LeakGuard {
  * {@link checkLeaks} instead. With `scope: 'all'` in before/after (all) hooks it is the
  * whole-suite gate for CI.
  *
- * @throws TypeError/RangeError for bad options; `after()` rejects with LeakError, or with
- *   InvalidStateError when no `before()` is open.
+ * @throws TypeError/RangeError for bad options, TypeError for a `key` that is not an object;
+ *   `after()` rejects with LeakError, or with InvalidStateError when no `before()` is open.
  * @example
  * ```ts
  * import { afterEach, beforeEach } from 'node:test';
@@ -155,16 +163,23 @@ export function leakGuard(options?: LeakOptions): LeakGuard {
   const open: { key: object | undefined; window: Window }[] = [];
   let groupStart: Window | undefined;
   let groupSize = 0;
+  // Whether the open group notes which task creates each handle (ambient tracking on, scope 'test').
+  let groupAttributes = false;
   return {
     before(key?: object): void {
+      checkKey(key, 'before');
       enterTestMode(false);
       retainListeners();
       const window = windowNow();
       open.push({ key, window });
-      if (groupStart === undefined) groupStart = window;
+      if (groupStart === undefined) {
+        groupStart = window;
+        groupAttributes = opts.scope === 'test' && startHandleAttribution();
+      }
       groupSize++;
     },
     async after(key?: object): Promise<void> {
+      checkKey(key, 'after');
       let i = key === undefined ? 0 : open.findIndex((w) => w.key === key);
       if (i < 0) i = open.findIndex((w) => w.key === undefined);
       if (open[i] === undefined) throw new InvalidStateError('leakGuard: after() called without a matching before()');
@@ -173,9 +188,16 @@ export function leakGuard(options?: LeakOptions): LeakGuard {
       if (open.length > 0) return;
       const start = groupStart as Window;
       const size = groupSize;
+      const attributed = groupAttributes;
       groupStart = undefined;
       groupSize = 0;
-      const found = await settle({ opts, window: start, scope: undefined });
+      groupAttributes = false;
+      let found: Found;
+      try {
+        found = await settle({ opts, window: start, scope: undefined });
+      } finally {
+        if (attributed) stopHandleAttribution();
+      }
       if (isEmpty(found.leaks)) return;
       throw leakError(found, size === 1 ? 'leakGuard' : `leakGuard (checked when the last of ${size} overlapping tests ended)`);
     },

@@ -144,6 +144,53 @@ export function taskInWindow(e: Entry, taskId: number): boolean {
   return true;
 }
 
+// The task whose code created each handle, noted while a guard's window is open and ambient
+// tracking is on: the window alone would blame the test for a timer that background work (an
+// older task's poll loop) made during it. Entries are held only until the last window closes.
+const handleTasks = new Map<number, Entry>();
+let windowHook: AsyncHook | undefined;
+let attributing = 0;
+
+function noteHandleTask(asyncId: number, type: string): void {
+  if (type === 'PROMISE') return;
+  const task = ambient?.getStore() as Entry | undefined;
+  if (task !== undefined) handleTasks.set(asyncId, task);
+}
+
+/**
+ * Starts noting which task creates each handle, for a window that opens now. Returns false (and
+ * does nothing) without ambient tracking: then no task is known. Pair a true with
+ * {@link stopHandleAttribution} once the window has been judged.
+ * @internal
+ */
+export function startHandleAttribution(): boolean {
+  if (ambient === undefined) return false;
+  if (attributing++ === 0) (windowHook ??= createHook({ init: noteHandleTask })).enable();
+  return true;
+}
+
+/** @internal */
+export function stopHandleAttribution(): void {
+  if (attributing === 0 || --attributing > 0) return;
+  windowHook?.disable();
+  handleTasks.clear();
+}
+
+/**
+ * Whether handle `asyncId` was created by background work: by a task that is not the window's
+ * (older than it, or spawned by one that is), as far as ambient tracking saw.
+ * @internal
+ */
+export function handleOfBackground(asyncId: number, taskId: number): boolean {
+  const task = handleTasks.get(asyncId);
+  return task !== undefined && !taskInWindow(task, taskId);
+}
+
+/** The task running now, when ambient tracking is on. @internal */
+export function ambientTask(): Entry | undefined {
+  return ambient?.getStore() as Entry | undefined;
+}
+
 /** The latest registry id now. @internal */
 export function currentTaskId(): number {
   return lastEntryId();
