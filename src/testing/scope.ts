@@ -14,8 +14,9 @@
  * concurrent tests or unrelated background work does not.
  *
  * Tasks are tagged through the registry's spawn observer, handles through an async_hooks `init`
- * hook that only notes asyncIds (the handle tracker in corral/inspect does the rest); both are on
- * only while a scope is open.
+ * hook that only notes asyncIds (the handle tracker in corral/inspect does the rest), on only while
+ * a scope is open. The same hook notes which task created each handle while a guard's window is
+ * open with ambient tracking on, so a window can leave out background work's handles.
  * @module
  */
 import { AsyncLocalStorage, createHook, type AsyncHook } from 'node:async_hooks';
@@ -51,7 +52,6 @@ export class Scope {
 let storage: AsyncLocalStorage<Scope> | undefined;
 // Keyed by entry, never holding it: a finished task's tag goes with it.
 const taskScopes = new WeakMap<Entry, Scope>();
-let hook: AsyncHook | undefined;
 const openScopes = new Set<Scope>();
 
 // The task whose code spawned each task, when ambient tracking knows it: a task spawned into a
@@ -62,14 +62,35 @@ const spawners = new WeakMap<Entry, Entry>();
 function tagTask(e: Entry): void {
   const s = storage?.getStore();
   if (s !== undefined) taskScopes.set(e, s);
-  const spawner = ambient?.getStore() as Entry | undefined;
+  const spawner = ambientTask();
   if (spawner !== undefined && spawner !== e) spawners.set(e, spawner);
 }
 
-function tagHandle(asyncId: number, type: string): void {
+// One async_hooks init hook for both uses, on while a scope is open or a window attributes:
+// each open scope notes the handles created inside it, and a window notes which task made each.
+let hook: AsyncHook | undefined;
+let attributing = 0;
+// The task whose code created each handle, noted while a guard's window is open and ambient
+// tracking is on: the window alone would blame the test for a timer that background work (an
+// older task's poll loop) made during it. Entries are held only until the last window closes.
+const handleTasks = new Map<number, Entry>();
+
+function onInit(asyncId: number, type: string): void {
   // Promises are most of what this hook sees, and never a handle.
   if (type === 'PROMISE') return;
   for (let s = storage?.getStore(); s !== undefined; s = s.parent) s.handleIds.add(asyncId);
+  if (attributing > 0) {
+    const task = ambientTask();
+    if (task !== undefined) handleTasks.set(asyncId, task);
+  }
+}
+
+function hookOn(): void {
+  (hook ??= createHook({ init: onInit })).enable();
+}
+
+function hookOffIfUnused(): void {
+  if (openScopes.size === 0 && attributing === 0) hook?.disable();
 }
 
 let spawnHooked = false;
@@ -102,7 +123,7 @@ export function currentScope(): Scope | undefined {
 export function openScope(window: Window): Scope {
   hookSpawns();
   storage ??= new AsyncLocalStorage<Scope>();
-  if (openScopes.size === 0) (hook ??= createHook({ init: tagHandle })).enable();
+  hookOn();
   const scope = new Scope(storage.getStore(), window);
   if (openScopes.size > 0) {
     scope.overlapped = true;
@@ -121,7 +142,7 @@ export function runInScope<T>(scope: Scope, fn: () => T): T {
 export function closeScope(scope: Scope): void {
   scope.handleIds.clear();
   openScopes.delete(scope);
-  if (openScopes.size === 0) hook?.disable();
+  hookOffIfUnused();
 }
 
 /** Whether task `e` was spawned inside `scope` (or a scope nested in it). @internal */
@@ -144,19 +165,6 @@ export function taskInWindow(e: Entry, taskId: number): boolean {
   return true;
 }
 
-// The task whose code created each handle, noted while a guard's window is open and ambient
-// tracking is on: the window alone would blame the test for a timer that background work (an
-// older task's poll loop) made during it. Entries are held only until the last window closes.
-const handleTasks = new Map<number, Entry>();
-let windowHook: AsyncHook | undefined;
-let attributing = 0;
-
-function noteHandleTask(asyncId: number, type: string): void {
-  if (type === 'PROMISE') return;
-  const task = ambient?.getStore() as Entry | undefined;
-  if (task !== undefined) handleTasks.set(asyncId, task);
-}
-
 /**
  * Starts noting which task creates each handle, for a window that opens now. Returns false (and
  * does nothing) without ambient tracking: then no task is known. Pair a true with
@@ -165,15 +173,16 @@ function noteHandleTask(asyncId: number, type: string): void {
  */
 export function startHandleAttribution(): boolean {
   if (ambient === undefined) return false;
-  if (attributing++ === 0) (windowHook ??= createHook({ init: noteHandleTask })).enable();
+  attributing++;
+  hookOn();
   return true;
 }
 
 /** @internal */
 export function stopHandleAttribution(): void {
   if (attributing === 0 || --attributing > 0) return;
-  windowHook?.disable();
   handleTasks.clear();
+  hookOffIfUnused();
 }
 
 /**
