@@ -1,8 +1,9 @@
 // The seeds' late-night ePRO alert, caught early: each questionnaire submission starts a
 // background check of its medical terms and waits for a result that never comes, one lost task per
 // request. A Watchdog sampling the service notices the tasks piling up at one spawn site within a
-// few samples, names the line that spawns them, dumps them, and marks the app unhealthy so the
-// orchestrator can replace the instance before it runs out of memory.
+// few samples, names the line that spawns them, dumps them, and marks the app not ready: /readyz
+// turns 503, so the load balancer stops sending it patients while the on-call engineer reads the
+// dump (health.mark: 'liveness' would have the orchestrator restart it instead).
 import assert from 'node:assert/strict';
 import { Channel, background, configure, go, sleep } from 'corral';
 import { App } from 'corral/app';
@@ -49,8 +50,10 @@ assert.equal(alert.sites?.[0]?.name, 'validate-terms');
 assert.ok(alert.sites?.[0]?.site?.includes('submitQuestionnaire'), 'and named the line that spawns it');
 console.log('\nthe offending tasks:\n' + alert.dump);
 const health = app.health();
-assert.equal(health.healthy, false);
-console.log(`app healthy: ${health.healthy} (${health.reasons.join('; ')})`);
+assert.equal(health.ready, false);
+const readyz = await fetch(`http://127.0.0.1:${http.port}/readyz`);
+assert.equal(readyz.status, 503);
+console.log(`GET /readyz: ${readyz.status} ${(await readyz.text()).trim()} (${health.notReady.join('; ')})`);
 
 watchdog.stop();
 await app.stop();

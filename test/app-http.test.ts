@@ -116,3 +116,26 @@ describe('App with an HTTP service: the shutdown sequence', () => {
     assert.ok(lines.some((l) => l.includes('POST /exports/P-0042')), `the log names it too: ${lines.join(' | ')}`);
   });
 });
+
+describe('App readiness and a served /readyz', () => {
+  test("markUnready turns a served /readyz 503 inside the App (serve()'s readyWhen), and markReady back to 200", async () => {
+    const app = new App({ logger: false });
+    const svc = serve((_req, res) => res.end('ok\n'), { host: '127.0.0.1', port: 0 });
+    app.add(svc);
+    await app.start();
+    try {
+      const get = async (path: string): Promise<number> => (await fetch(`http://127.0.0.1:${svc.port}${path}`)).status;
+      assert.equal(await get('/readyz'), 200);
+      app.markUnready('scoring backlog');
+      assert.equal(svc.ready, false);
+      assert.equal(await get('/readyz'), 503);
+      assert.equal(await get('/healthz'), 200);
+      app.markReady('scoring backlog');
+      assert.equal(await get('/readyz'), 200);
+      app.markUnhealthy('db down');
+      assert.equal(await get('/readyz'), 200, 'liveness reasons do not touch readiness');
+    } finally {
+      await app.stop();
+    }
+  });
+});

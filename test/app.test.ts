@@ -369,7 +369,7 @@ describe('the shutdown sequence', () => {
       }),
     );
     await app.start();
-    assert.deepEqual(app.health(), { state: 'ready', healthy: true, ready: true, reasons: [] });
+    assert.deepEqual(app.health(), { state: 'ready', healthy: true, ready: true, reasons: [], notReady: [] });
     const r = await app.stop();
     assert.deepEqual(seen, ['drainBegin: stopping ready=false', 'stopAccepting: ctx done=false', 'run ended', 'stop: ctx done=true']);
     assert.ok(acceptAt - drainAt >= 55, `preStopDelay separates drainBegin and stopAccepting (${(acceptAt - drainAt).toFixed(0)} ms)`);
@@ -470,17 +470,43 @@ describe('health', () => {
     const { app, svc } = setup();
     let during: string | undefined;
     app.add(svc('a', { stop: () => void (during = app.health().state) }));
-    assert.deepEqual(app.health(), { state: 'starting', healthy: true, ready: false, reasons: [] });
+    assert.deepEqual(app.health(), { state: 'starting', healthy: true, ready: false, reasons: [], notReady: [] });
     await app.start();
     app.markUnhealthy('event loop blocked 6 s');
     app.markUnhealthy('event loop blocked 6 s');
-    assert.deepEqual(app.health(), { state: 'ready', healthy: false, ready: true, reasons: ['event loop blocked 6 s'] });
+    assert.deepEqual(app.health(), { state: 'ready', healthy: false, ready: true, reasons: ['event loop blocked 6 s'], notReady: [] });
     app.markHealthy();
     assert.equal(app.health().healthy, true);
     assert.throws(() => app.markUnhealthy(''), TypeError);
     await app.stop();
     assert.equal(during, 'stopping');
     assert.equal(app.health().state, 'stopped');
+  });
+
+  test('markHealthy(reason) and markReady(reason) withdraw one reason; without one they clear all', async () => {
+    const { app } = setup();
+    await app.start();
+    app.markUnhealthy('db down');
+    app.markUnhealthy('loop blocked');
+    app.markHealthy('db down');
+    app.markHealthy('never given');
+    assert.deepEqual(app.health().reasons, ['loop blocked']);
+    app.markUnready('backlog');
+    app.markUnready('cache cold');
+    app.markUnready('backlog');
+    assert.deepEqual(app.health(), { state: 'ready', healthy: false, ready: false, reasons: ['loop blocked'], notReady: ['backlog', 'cache cold'] });
+    app.markReady('backlog');
+    assert.equal(app.health().ready, false, 'one reason still stands');
+    app.markReady();
+    assert.equal(app.health().ready, true);
+    app.markUnready('backlog');
+    await app.stop();
+    app.markReady();
+    assert.equal(app.health().ready, false, 'markReady cannot make a stopped app ready');
+    for (const m of ['markUnready', 'markReady', 'markHealthy'] as const) {
+      assert.throws(() => app[m]('' as never), { name: 'TypeError', message: new RegExp(`App\\.${m}: reason`) });
+      assert.throws(() => app[m](42 as never), { name: 'TypeError', message: /got 42/ });
+    }
   });
 });
 

@@ -506,6 +506,35 @@ describe('10. health endpoints', () => {
     await svc.stop();
   });
 
+  test('readyWhen checks add up: /readyz is 503 while one is false, throws, or returns a non-true value', async () => {
+    const svc = await started(hello);
+    const get = async (p: string): Promise<number> => {
+      const r = await fetch(`http://127.0.0.1:${svc.port}${p}`);
+      await r.text();
+      return r.status;
+    };
+    let a = true;
+    let b: unknown = true;
+    svc.readyWhen(() => a);
+    svc.readyWhen(() => {
+      if (b instanceof Error) throw b;
+      return b as boolean;
+    });
+    assert.equal(await get('/readyz'), 200);
+    a = false;
+    assert.equal(await get('/readyz'), 503, 'the first check is false');
+    a = true;
+    b = new Error('db pool gone');
+    assert.equal(await get('/readyz'), 503, 'a check that throws means not ready, and the server survives');
+    b = 1;
+    assert.equal(await get('/readyz'), 503, 'only true is a yes');
+    b = true;
+    assert.equal(await get('/readyz'), 200);
+    assert.equal(await get('/healthz'), 200);
+    assert.throws(() => svc.readyWhen('yes' as never), { name: 'TypeError', message: /readyWhen needs a function/ });
+    await svc.stop();
+  });
+
   test('custom paths; health: false hands the paths to the handler', async () => {
     const svc = await started(hello, { health: { liveness: '/live', readiness: '/ready' } });
     const agent = new Agent();

@@ -521,15 +521,66 @@ describe('process rules', () => {
 });
 
 describe('App health', () => {
-  test('alerts mark the app unhealthy after `after` bad samples and withdraw it after `clearAfter` good ones, keeping other reasons', async () => {
+  /** GET on loopback: [status, body]. */
+  async function probe(port: number, path: string): Promise<[number, string]> {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return [res.status, await res.text()];
+  }
+
+  test("by default an alert marks the App not ready (serve()'s /readyz answers 503, liveness stays 200) and clears it when the cause goes", async () => {
     const app = new App({ logger: false });
-    app.markUnhealthy('database unreachable');
+    const svc = serve((_req, res) => res.end('ok\n'), { host: '127.0.0.1', port: 0 });
+    app.add(svc);
     const { ctx, cancel } = withCancel(background());
     const g = new Group(background(), { name: 'crowd' });
     const base = liveCounts().tasks;
     const { w } = watch({
       app,
       health: { after: 2, clearAfter: 2 },
+      rules: { ...TASK_RULES_ONLY, growth: false, liveTasks: { total: base + 10, perSite: 1e6 } },
+    });
+    try {
+      await app.start();
+      const port = svc.port as number;
+      assert.deepEqual(await probe(port, '/readyz'), [200, 'ready\n']);
+      waitForever(g, 20, 'crowd', ctx);
+      w.sample();
+      assert.deepEqual(await probe(port, '/readyz'), [200, 'ready\n'], 'one bad sample is not enough');
+      w.sample();
+      assert.deepEqual(await probe(port, '/readyz'), [503, 'not ready\n'], 'after 2 bad samples');
+      assert.deepEqual(await probe(port, '/healthz'), [200, 'ok\n'], 'liveness is not touched by default');
+      const h = app.health();
+      assert.equal(h.ready, false);
+      assert.equal(h.healthy, true);
+      assert.equal(h.notReady.length, 1);
+      assert.ok(h.notReady[0]?.startsWith('watchdog liveTasks:'), `reason: ${h.notReady[0]}`);
+      assert.deepEqual(await probe(port, '/'), [200, 'ok\n'], 'a not-ready server still serves what reaches it');
+      cancel();
+      await settle(g);
+      w.sample();
+      assert.equal((await probe(port, '/readyz'))[0], 503, 'one good sample is not enough');
+      w.sample();
+      assert.deepEqual(await probe(port, '/readyz'), [200, 'ready\n'], 'after 2 good samples');
+      assert.deepEqual(app.health().notReady, []);
+      assert.equal(w.status().unhealthy, false);
+    } finally {
+      cancel();
+      await settle(g);
+      w.stop();
+      await app.stop();
+    }
+  });
+
+  test("mark 'liveness' marks the app unhealthy after `after` bad samples and withdraws only its own reason after `clearAfter` good ones", async () => {
+    const app = new App({ logger: false });
+    app.markUnhealthy('database unreachable');
+    app.markUnready('warming cache');
+    const { ctx, cancel } = withCancel(background());
+    const g = new Group(background(), { name: 'crowd' });
+    const base = liveCounts().tasks;
+    const { w } = watch({
+      app,
+      health: { mark: 'liveness', after: 2, clearAfter: 2 },
       rules: { ...TASK_RULES_ONLY, growth: false, liveTasks: { total: base + 10, perSite: 1e6 } },
     });
     try {
@@ -540,6 +591,7 @@ describe('App health', () => {
       const reasons = app.health().reasons;
       assert.equal(reasons.length, 2);
       assert.ok(reasons[1]?.startsWith('watchdog liveTasks:'), `reason: ${reasons[1]}`);
+      assert.deepEqual(app.health().notReady, ['warming cache'], 'readiness is not touched');
       assert.equal(w.status().unhealthy, true);
       cancel();
       await settle(g);
@@ -547,6 +599,7 @@ describe('App health', () => {
       assert.equal(app.health().reasons.length, 2, 'one good sample is not enough');
       w.sample();
       assert.deepEqual(app.health().reasons, ['database unreachable'], "only the watchdog's reason is withdrawn");
+      assert.deepEqual(app.health().notReady, ['warming cache']);
       assert.equal(w.status().unhealthy, false);
     } finally {
       cancel();
@@ -554,21 +607,40 @@ describe('App health', () => {
     }
   });
 
-  test('stop() withdraws the reasons the watchdog gave', async () => {
+  test("mark 'both' marks readiness and liveness; stop() withdraws both and leaves others' reasons", async () => {
     const app = new App({ logger: false });
+    app.markUnready('other component');
     const { ctx, cancel } = withCancel(background());
     const g = new Group(background(), { name: 'crowd' });
-    const { w } = watch({ app, health: { after: 1, rules: ['liveTasksPerSite'] }, rules: { ...TASK_RULES_ONLY, growth: false, liveTasks: { perSite: 5 } } });
+    const { w } = watch({
+      app,
+      health: { mark: 'both', after: 1, rules: ['liveTasksPerSite'] },
+      rules: { ...TASK_RULES_ONLY, growth: false, liveTasks: { perSite: 5 } },
+    });
     try {
       waitForever(g, 10, 'crowd', ctx);
       w.sample();
       assert.equal(app.health().healthy, false);
+      assert.equal(app.health().notReady.length, 2);
       w.stop();
       assert.equal(app.health().healthy, true);
+      assert.deepEqual(app.health().notReady, ['other component']);
     } finally {
       cancel();
       await settle(g);
     }
+  });
+
+  test('an app object without the methods health.mark needs, or an unknown mark, is refused', () => {
+    const liveOnly = { markUnhealthy() {}, markHealthy() {} };
+    assert.throws(() => new Watchdog({ app: liveOnly }), { name: 'TypeError', message: /missing markUnready, markReady/ });
+    assert.doesNotThrow(() => new Watchdog({ app: liveOnly, health: { mark: 'liveness' } }));
+    assert.throws(() => new Watchdog({ app: { markUnready() {}, markReady() {} }, health: { mark: 'both' } }), {
+      name: 'TypeError',
+      message: /missing markUnhealthy, markHealthy/,
+    });
+    const app = new App({ logger: false });
+    assert.throws(() => new Watchdog({ app, health: { mark: 'restart' as never } }), { name: 'RangeError', message: /health\.mark/ });
   });
 });
 

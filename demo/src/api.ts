@@ -6,7 +6,7 @@
  *   store twice; the same key with another content is a 422.
  * - `GET /submissions/:id`: status (pending, processed, failed) and score.
  * - `GET /reports/:formId`: a long report, stopped as soon as the client disconnects.
- * - `GET /healthz`, `GET /readyz`: the App's health (a watchdog can mark it unhealthy) and
+ * - `GET /healthz`, `GET /readyz`: the App's health (a watchdog can mark it not ready) and
  *   readiness (503 from the first instant of a shutdown).
  *
  * Nothing a patient sent appears in an error message or a log line.

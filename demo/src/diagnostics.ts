@@ -1,7 +1,7 @@
 /**
  * Diagnostics, all in one place: the metrics (prom-client's process metrics plus corral's tasks
  * and the scoring pool, plus the service's own), the watchdog (alerts in the log, the App marked
- * unhealthy while a critical one stands), and the debug endpoint serving them on 127.0.0.1 only,
+ * not ready while a critical one stands, so /readyz sends patients to another instance), and the debug endpoint serving them on 127.0.0.1 only,
  * behind a bearer token when one is configured: corral's pages under `/debug/corral/` (tasks,
  * health, metrics, watchdog: what `corral dump` and `corral top` read) and the metrics again at
  * `/metrics`, where a Prometheus scraper looks by default.
@@ -81,9 +81,7 @@ export function createDiagnostics(app: App, o: DiagnosticsOptions, log: Log): Di
   let server: http.Server | undefined;
   let url: string | undefined;
   const metrics = (): Promise<string> => registry.metrics();
-  // `{ ...app.health() }`: DebugApp's health() type has an index signature that the Health
-  // interface lacks, so the App itself does not type-check there (reported; same data).
-  const corralPages = debugHandler({ token: o.token, app: { health: () => ({ ...app.health() }) }, watchdog, metrics });
+  const corralPages = debugHandler({ token: o.token, app, watchdog, metrics });
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {

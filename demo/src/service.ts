@@ -129,7 +129,7 @@ export async function createEpro(cfg: Config, log: Log): Promise<Epro> {
       host: cfg.host,
       port: cfg.port,
       shutdownTimeout: cfg.shutdownTimeoutMs,
-      // /healthz and /readyz are the API's own, from the App's health (a watchdog can mark it unhealthy).
+      // /healthz and /readyz are the API's own, from the App's health (a watchdog can mark it not ready).
       health: false,
       onError: (err, req) => log.error(`${req.method ?? '?'} request failed: ${(err as Error)?.stack ?? String(err)}`),
     },

@@ -39,10 +39,15 @@ export interface Health {
   state: 'starting' | 'ready' | 'stopping' | 'stopped';
   /** Liveness: false while some reason given to `markUnhealthy` stands. */
   healthy: boolean;
-  /** Readiness: true only in state 'ready' (it turns false at the first instant of shutdown). */
+  /**
+   * Readiness: true in state 'ready' while no reason given to `markUnready` stands (it turns false
+   * at the first instant of shutdown).
+   */
   ready: boolean;
   /** The reasons given to `markUnhealthy`, oldest first. */
   reasons: string[];
+  /** The reasons given to `markUnready`, oldest first. */
+  notReady: string[];
 }
 
 /** A unit and what happened to it. */
@@ -151,6 +156,9 @@ export class App {
   private readonly _byName = new Map<string, Unit>();
   private _state: Health['state'] = 'starting';
   private readonly _unhealthy: string[] = [];
+  private readonly _notReady: string[] = [];
+  /** Handed to services' `readyWhen`: readiness they answer also needs no `markUnready` reason to stand. */
+  private readonly _readyCheck = (): boolean => this._notReady.length === 0;
   private _starting: Promise<void> | undefined;
   /** The start loop alone (it never stops anything); the shutdown waits for it. */
   private _startLoop: Promise<{ name: string; err: unknown } | undefined> | undefined;
@@ -200,7 +208,9 @@ export class App {
    */
   add(...services: Service[]): this {
     this._checkOpen('add');
-    this._append(services.map(toServiceUnit));
+    const units = services.map(toServiceUnit);
+    this._append(units);
+    for (const u of units) u.service.readyWhen?.(this._readyCheck);
     return this;
   }
 
@@ -237,14 +247,16 @@ export class App {
     return {
       state: this._state,
       healthy: this._unhealthy.length === 0,
-      ready: this._state === 'ready',
+      ready: this._state === 'ready' && this._notReady.length === 0,
       reasons: [...this._unhealthy],
+      notReady: [...this._notReady],
     };
   }
 
   /**
-   * markUnhealthy makes `health().healthy` false, with `reason` among its reasons: for a watchdog
-   * that found the event loop blocked or a dependency gone. Repeating a reason adds it once.
+   * markUnhealthy makes `health().healthy` false, with `reason` among its reasons, until
+   * `markHealthy(reason)`: for a dependency gone for good or a loop blocked past saving, where an
+   * orchestrator should restart the process. Repeating a reason adds it once.
    *
    * @throws TypeError when `reason` is not a non-empty string.
    * @example
@@ -253,15 +265,44 @@ export class App {
    * ```
    */
   markUnhealthy(reason: string): void {
-    if (typeof reason !== 'string' || reason.length === 0) {
-      throw new TypeError(`App.markUnhealthy: reason must be a non-empty string (got ${describe(reason)})`);
-    }
-    if (!this._unhealthy.includes(reason)) this._unhealthy.push(reason);
+    addReason(this._unhealthy, reason, 'App.markUnhealthy');
   }
 
-  /** markHealthy clears every reason given to {@link App.markUnhealthy}. */
-  markHealthy(): void {
-    this._unhealthy.length = 0;
+  /**
+   * markHealthy withdraws `reason` given to {@link App.markUnhealthy}; without `reason` it clears
+   * them all. A reason that does not stand is ignored.
+   *
+   * @throws TypeError when `reason` is given and is not a non-empty string.
+   */
+  markHealthy(reason?: string): void {
+    dropReason(this._unhealthy, reason, 'App.markHealthy');
+  }
+
+  /**
+   * markUnready makes `health().ready` false, with `reason` in `health().notReady`, until
+   * `markReady(reason)`: for a cause that should take the instance out of rotation without
+   * restarting it (a backlog, a slow dependency, a watchdog alert). Services that answer readiness
+   * (corral/http's `serve()` `/readyz`) follow it. Repeating a reason adds it once.
+   *
+   * @throws TypeError when `reason` is not a non-empty string.
+   * @example
+   * ```ts
+   * if (queue.depth > 10_000) app.markUnready('scoring backlog');
+   * else app.markReady('scoring backlog');
+   * ```
+   */
+  markUnready(reason: string): void {
+    addReason(this._notReady, reason, 'App.markUnready');
+  }
+
+  /**
+   * markReady withdraws `reason` given to {@link App.markUnready}; without `reason` it clears them
+   * all. A reason that does not stand is ignored. It cannot make a stopping app ready.
+   *
+   * @throws TypeError when `reason` is given and is not a non-empty string.
+   */
+  markReady(reason?: string): void {
+    dropReason(this._notReady, reason, 'App.markReady');
   }
 
   /**
@@ -642,4 +683,23 @@ export class App {
       log.warn(`still running: task "${t.name}" [${t.state}, ${t.age} ms]${t.spawnSite === undefined ? '' : `\n    ${t.spawnSite.split('\n').join('\n    ')}`}`);
     }
   }
+}
+
+function addReason(list: string[], reason: unknown, fn: string): void {
+  if (typeof reason !== 'string' || reason.length === 0) {
+    throw new TypeError(`${fn}: reason must be a non-empty string (got ${describe(reason)})`);
+  }
+  if (!list.includes(reason)) list.push(reason);
+}
+
+function dropReason(list: string[], reason: unknown, fn: string): void {
+  if (reason === undefined) {
+    list.length = 0;
+    return;
+  }
+  if (typeof reason !== 'string' || reason.length === 0) {
+    throw new TypeError(`${fn}: reason must be a non-empty string when given (got ${describe(reason)})`);
+  }
+  const i = list.indexOf(reason);
+  if (i !== -1) list.splice(i, 1);
 }

@@ -55,6 +55,12 @@ export interface Service {
   drainBegin?(): void;
   /** Listeners stop accepting new connections. */
   stopAccepting?(): void;
+  /**
+   * Called once by `app.add()` for a service that answers readiness itself (`serve()`'s `/readyz`):
+   * from then on it is ready only while `check()` is true too, so `app.markUnready()` (a watchdog
+   * alert, a backlog) takes it out of rotation.
+   */
+  readyWhen?(check: () => boolean): void;
 }
 
 /** Options for `app.resource(name, close, options)`. */
@@ -103,7 +109,7 @@ export function toServiceUnit(svc: unknown): Unit {
   const s = svc as Service;
   checkName(s.name, 'App.add');
   const where = `App.add("${s.name}")`;
-  for (const hook of ['start', 'run', 'stop', 'drainBegin', 'stopAccepting'] as const) {
+  for (const hook of ['start', 'run', 'stop', 'drainBegin', 'stopAccepting', 'readyWhen'] as const) {
     if (s[hook] !== undefined && typeof s[hook] !== 'function') {
       throw new TypeError(`${where}: ${hook} must be a function (got ${describe(s[hook])})`);
     }

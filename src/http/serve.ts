@@ -59,7 +59,10 @@ export interface HttpService {
   readonly port: number | undefined;
   /** The health port, when `health.port` was given and the service started. */
   readonly healthPort: number | undefined;
-  /** True from the end of `start()` until `drainBegin()` or `stop()`: what `/readyz` answers. */
+  /**
+   * True from the end of `start()` until `drainBegin()` or `stop()`, while every check given to
+   * `readyWhen` is true: what `/readyz` answers.
+   */
   readonly ready: boolean;
   /** Current connections and requests in flight (for tests and dashboards). */
   stats(): { connections: number; inFlight: number };
@@ -71,6 +74,17 @@ export interface HttpService {
   start(ctx?: Context): Promise<void>;
   /** Turns readiness off; from now on every response carries `Connection: close`. Idempotent. */
   drainBegin(): void;
+  /**
+   * Makes readiness also need `check()` to be true (checks add up; each is called per probe, so it
+   * must be cheap; one that throws or returns anything but `true` means not ready). `app.add(svc)` gives the App's, so `app.markUnready()` turns
+   * `/readyz` 503.
+   * @throws TypeError when `check` is not a function.
+   * @example
+   * ```ts
+   * svc.readyWhen(() => db.connected);
+   * ```
+   */
+  readyWhen(check: () => boolean): void;
   /** Closes the listening socket: new connections are refused. Idempotent. */
   stopAccepting(): void;
   /**
@@ -101,6 +115,8 @@ class Service implements HttpService {
   _t = new Tracker();
   _health: HttpServer | null = null;
   _started = false;
+  /** Given to readyWhen; all must be true for /readyz to answer 200. */
+  _checks: (() => boolean)[] = [];
   _startCalled = false;
   _draining = false;
   _listening = false;
@@ -166,7 +182,21 @@ class Service implements HttpService {
   }
 
   get ready(): boolean {
-    return this._started && !this._draining;
+    if (!this._started || this._draining) return false;
+    for (const check of this._checks) {
+      try {
+        if (check() !== true) return false;
+      } catch {
+        // Thrown from a probe it would crash the server; a check that cannot answer is not a yes.
+        return false;
+      }
+    }
+    return true;
+  }
+
+  readyWhen(check: () => boolean): void {
+    if (typeof check !== 'function') throw new TypeError(`serve: readyWhen needs a function (got ${describe(check)})`);
+    this._checks.push(check);
   }
 
   stats(): { connections: number; inFlight: number } {

@@ -5,7 +5,7 @@
  */
 import { describe } from '../validate.js';
 
-/** What an alert says about how bad things are. With an App, 'critical' rules mark it unhealthy by default. */
+/** What an alert says about how bad things are. With an App, 'critical' rules mark it not ready by default. */
 export type Severity = 'warning' | 'critical';
 
 /** The rules a Watchdog checks; an alert's `rule` is one of these. */
@@ -142,19 +142,28 @@ export interface WatchdogRules {
 }
 
 /**
- * The part of corral/app's App a Watchdog uses: any object with these methods fits. With `ctx`,
- * its signal is watched by the 'abortListeners' rule.
+ * The part of corral/app's App a Watchdog uses: any object with the methods `health.mark` needs
+ * fits ('readiness': `markUnready` and `markReady`; 'liveness': `markUnhealthy` and `markHealthy`).
+ * Given a reason, `markReady` and `markHealthy` must withdraw that one reason only, as App's do.
+ * With `ctx`, its signal is watched by the 'abortListeners' rule.
  */
 export interface WatchdogApp {
-  markUnhealthy(reason: string): void;
-  markHealthy(): void;
-  health(): { readonly reasons: readonly string[] };
+  markUnready?(reason: string): void;
+  markReady?(reason?: string): void;
+  markUnhealthy?(reason: string): void;
+  markHealthy?(reason?: string): void;
   readonly ctx?: { readonly signal: AbortSignal };
 }
 
-/** How alerts turn an App unhealthy and healthy again (hysteresis over samples). */
+/** How alerts turn an App not ready (or unhealthy) and back (hysteresis over samples). */
 export interface WatchdogHealthOptions {
-  /** Consecutive samples in which one of `rules` finds its cause before `app.markUnhealthy()`. Default 3. */
+  /**
+   * What a bad run of samples marks: 'readiness' (default: `app.markUnready()`, so `/readyz` turns
+   * 503 and the instance leaves the load balancer without being restarted), 'liveness'
+   * (`app.markUnhealthy()`, so a liveness probe fails and the orchestrator restarts it) or 'both'.
+   */
+  mark?: 'readiness' | 'liveness' | 'both';
+  /** Consecutive samples in which one of `rules` finds its cause before the app is marked. Default 3. */
   after?: number;
   /** Consecutive samples in which none does before the watchdog's reasons are withdrawn. Default 3. */
   clearAfter?: number;
@@ -172,7 +181,7 @@ export interface WatchdogOptions {
   onAlert?: (alert: Alert) => void;
   /** Called when an alert's cause went away (`clearedAt` set). Default: one line on stderr. */
   onClear?: (alert: Alert) => void;
-  /** An App (or anything with its health methods) to mark unhealthy while critical alerts stand. */
+  /** An App (or anything with its health methods) to mark not ready (see `health.mark`) while critical alerts stand. */
   app?: WatchdogApp;
   /** With `app`: the hysteresis; see {@link WatchdogHealthOptions}. */
   health?: WatchdogHealthOptions;
@@ -239,7 +248,7 @@ export interface Resolved {
   onAlert: (alert: Alert) => void;
   onClear: (alert: Alert) => void;
   app: WatchdogApp | undefined;
-  health: { after: number; clearAfter: number; rules: Set<WatchdogRule> };
+  health: { readiness: boolean; liveness: boolean; after: number; clearAfter: number; rules: Set<WatchdogRule> };
   signals: AbortSignal[];
   clearAfter: number;
   topSites: number;
@@ -385,17 +394,26 @@ export function resolveOptions(options: unknown, defaults: { onAlert: (a: Alert)
   r.onClear = callback(o.onClear, 'onClear', defaults.onClear);
 
   const app = o.app;
+  const health = o.health ?? {};
+  checkObject(health, 'health');
+  checkKeys(health, ['mark', 'after', 'clearAfter', 'rules'], 'health');
+  if (o.health !== undefined && app === undefined) throw new TypeError(`${FN}: health needs app`);
+  const mark = health.mark ?? 'readiness';
+  if (mark !== 'readiness' && mark !== 'liveness' && mark !== 'both') {
+    throw new RangeError(`${FN}: health.mark must be 'readiness', 'liveness' or 'both' (got ${describe(mark)})`);
+  }
+  const readiness = mark !== 'liveness';
+  const liveness = mark !== 'readiness';
   if (app !== undefined) {
-    const a = app as Partial<WatchdogApp> | null;
-    if (typeof a !== 'object' || a === null || typeof a.markUnhealthy !== 'function' || typeof a.markHealthy !== 'function' || typeof a.health !== 'function') {
-      throw new TypeError(`${FN}: app must have markUnhealthy, markHealthy and health methods (got ${describe(app)})`);
+    const a = app as Record<string, unknown> | null;
+    if (typeof a !== 'object' || a === null) throw new TypeError(`${FN}: app must be an object (got ${describe(app)})`);
+    const needs = [...(readiness ? ['markUnready', 'markReady'] : []), ...(liveness ? ['markUnhealthy', 'markHealthy'] : [])];
+    const missing = needs.filter((m) => typeof a[m] !== 'function');
+    if (missing.length > 0) {
+      throw new TypeError(`${FN}: app must have ${needs.join(', ')} methods for health.mark ${describe(mark)} (missing ${missing.join(', ')})`);
     }
   }
   r.app = app;
-  const health = o.health ?? {};
-  checkObject(health, 'health');
-  checkKeys(health, ['after', 'clearAfter', 'rules'], 'health');
-  if (o.health !== undefined && app === undefined) throw new TypeError(`${FN}: health needs app`);
   let healthRules: WatchdogRule[];
   if (health.rules === undefined) {
     healthRules = RULES.filter((rule) => ruleSeverity(r as Resolved, rule) === 'critical');
@@ -413,6 +431,8 @@ export function resolveOptions(options: unknown, defaults: { onAlert: (a: Alert)
     healthRules = [...health.rules];
   }
   r.health = {
+    readiness,
+    liveness,
     after: num(health.after, 'health.after', 3, 1, 1000, true),
     clearAfter: num(health.clearAfter, 'health.clearAfter', 3, 1, 1000, true),
     rules: new Set(healthRules),

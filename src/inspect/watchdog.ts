@@ -3,7 +3,7 @@
  * around them. It samples on an unref'd timer, checks rules (live tasks, their growth, stuck
  * tasks, event loop delay and utilisation, the heap after GC, active handles, abort listeners,
  * process warnings), raises an alert once when a rule's cause appears and clears it once when the
- * cause has been gone for `clearAfter` samples, and with an App marks it unhealthy while critical
+ * cause has been gone for `clearAfter` samples, and with an App marks it not ready while critical
  * causes stand (with hysteresis both ways).
  *
  * Invariants:
@@ -12,13 +12,15 @@
  * - One alert per rule at a time: `_rules` holds the standing alert of each rule. A cause that
  *   comes and goes within `clearAfter` samples does not raise a second alert.
  * - Hooks (histogram, GC observer, 'warning' listener, timer) exist only between `start()` and
- *   `stop()`; the reasons the watchdog gave to `app.markUnhealthy` are withdrawn by `stop()`.
+ *   `stop()`; the reasons the watchdog gave to the app are withdrawn by `stop()`.
  *
  * Rejected designs, kept here so nobody re-adds them:
  * - Alerting again at every sample while a cause stands: an on-call pager does not need the same
  *   leak every ten seconds; `status().active` and `alerts()` show what stands.
- * - Calling `app.markHealthy()` to withdraw: it clears every reason, other watchdogs' too. The
- *   reasons of others are given back at once (see `_withdraw`).
+ * - Calling `app.markReady()`/`markHealthy()` without a reason to withdraw: it clears every
+ *   reason, other components' too. The watchdog withdraws its own, one by one.
+ * - Marking liveness by default: a leak or a backlog on every instance would then restart them
+ *   all under load. Readiness takes one out of rotation; `health.mark` opts into liveness.
  * @module
  */
 import { InvalidStateError } from '../errors.js';
@@ -104,7 +106,7 @@ export interface WatchdogStatus {
   last: WatchdogReadings | undefined;
   /** The alerts standing now. */
   active: Alert[];
-  /** Whether the watchdog holds the app unhealthy now. */
+  /** Whether the watchdog holds the app not ready (or unhealthy, per `health.mark`) now. */
   unhealthy: boolean;
   /** What samples cost, ms: the last, the largest, the mean. */
   cost: { last: number; max: number; mean: number };
@@ -176,8 +178,8 @@ function copy(a: Alert): Alert {
  * An alert is plain data (see {@link Alert}); for task rules it names the top offending spawn
  * sites and carries the grouped dump of their tasks (never arguments or results). It is passed to
  * `onAlert` once, and to `onClear` once its cause has been gone for `clearAfter` samples. With
- * `app`, the rules counted by `health` mark the app unhealthy after `health.after` bad samples
- * in a row and withdraw that after `health.clearAfter` good ones.
+ * `app`, the rules counted by `health` mark the app not ready (or unhealthy: `health.mark`) after
+ * `health.after` bad samples in a row and withdraw that after `health.clearAfter` good ones.
  *
  * A sample costs one pass over the live tasks with no allocation per task in the steady state (see
  * docs/watchdog.md for figures); spawn sites are looked at only for the task names that look wrong.
@@ -211,7 +213,7 @@ export class Watchdog {
   private readonly _heapPoints: number[] = [];
   private _bad = 0;
   private _good = 0;
-  /** The reasons this watchdog gave to `app.markUnhealthy`, by rule. */
+  /** The reasons this watchdog gave to the app, by rule. */
   private readonly _marked = new Map<WatchdogRule, string>();
 
   constructor(options: WatchdogOptions = {}) {
@@ -272,7 +274,7 @@ export class Watchdog {
 
   /**
    * stop ends sampling, removes every hook `start()` installed, and withdraws the reasons it gave
-   * to `app.markUnhealthy`. Alerts and history are kept; `start()` may be called again. Idempotent.
+   * to the app. Alerts and history are kept; `start()` may be called again. Idempotent.
    *
    * @example
    * ```ts
@@ -587,7 +589,7 @@ export class Watchdog {
     return { fired, cleared };
   }
 
-  /** The app's health, with hysteresis over samples. */
+  /** The app's readiness (or liveness), with hysteresis over samples. */
   private _health(findings: Map<WatchdogRule, Finding>): void {
     const app = this._o.app;
     if (app === undefined) return;
@@ -601,7 +603,8 @@ export class Watchdog {
         if (this._marked.has(rule)) continue;
         const reason = `watchdog ${rule}: ${(findings.get(rule) as Finding).message}`;
         this._marked.set(rule, reason);
-        app.markUnhealthy(reason);
+        if (h.readiness) app.markUnready!(reason);
+        if (h.liveness) app.markUnhealthy!(reason);
       }
     } else {
       this._bad = 0;
@@ -612,18 +615,16 @@ export class Watchdog {
     }
   }
 
-  /**
-   * Withdraws this watchdog's reasons. App has no per-reason clear: markHealthy() clears them all,
-   * so the others' reasons are given back at once, in their order (nothing runs in between).
-   */
+  /** Withdraws this watchdog's reasons, one by one: other components' reasons stay. */
   private _withdraw(): void {
     const app = this._o.app;
     if (app === undefined || this._marked.size === 0) return;
-    const ours = new Set(this._marked.values());
+    const h = this._o.health;
+    for (const reason of this._marked.values()) {
+      if (h.readiness) app.markReady!(reason);
+      if (h.liveness) app.markHealthy!(reason);
+    }
     this._marked.clear();
-    const theirs = app.health().reasons.filter((reason) => !ours.has(reason));
-    app.markHealthy();
-    for (const reason of theirs) app.markUnhealthy(reason);
   }
 
   private _call(fn: (a: Alert) => void, a: Alert, name: string): void {
