@@ -15,6 +15,7 @@ export type WatchdogRule =
   | 'growth'
   | 'growthPerSite'
   | 'stuck'
+  | 'leaked'
   | 'eventLoopDelay'
   | 'eventLoopUtilization'
   | 'heap'
@@ -29,6 +30,7 @@ export const RULES: readonly WatchdogRule[] = [
   'growth',
   'growthPerSite',
   'stuck',
+  'leaked',
   'eventLoopDelay',
   'eventLoopUtilization',
   'heap',
@@ -71,6 +73,21 @@ export interface StuckRule {
   /** Alert when one spawn site has at least this many stuck tasks. Default 100 (long-lived loops are few per site; leaks are many). */
   count?: number;
   /** Default 'warning'. */
+  severity?: Severity;
+}
+
+/**
+ * Tasks found unreachable (rule 'leaked'): their pending promise was collected by V8, so they can
+ * never finish and their `finally` never runs (see `leakedBySite()` in corral). Certain, not a
+ * guess, but only seen while detection is on (`configure({ detectUnreachable: true })` or
+ * `CORRAL_DETECT_UNREACHABLE=1`) and only as V8 collects: no GC is forced in production. The
+ * counts never go down, so the rule looks at what is new: it fires when at least `min` tasks were
+ * found since the previous sample, and clears after `clearAfter` samples with none.
+ */
+export interface LeakedRule {
+  /** Tasks newly found unreachable between two samples. Default 1: every one is a bug. */
+  min?: number;
+  /** Default 'warning': a bug to fix, not a reason to take the instance out of rotation. */
   severity?: Severity;
 }
 
@@ -133,6 +150,7 @@ export interface WatchdogRules {
   liveTasks?: boolean | LiveTasksRule;
   growth?: boolean | GrowthRule;
   stuck?: boolean | StuckRule;
+  leaked?: boolean | LeakedRule;
   eventLoopDelay?: boolean | EventLoopDelayRule;
   eventLoopUtilization?: boolean | EventLoopUtilizationRule;
   heap?: boolean | HeapRule;
@@ -203,11 +221,11 @@ export interface AlertSite {
   site: string | undefined;
   /** The tasks' name (the first seen, if a site spawns tasks under several names). */
   name: string;
-  /** The tasks the rule counted at this site: live ones, ones that outlived an interval (growth), or stuck ones. */
+  /** The tasks the rule counted at this site: live ones, ones that outlived an interval (growth), stuck ones, or (rule 'leaked') those found unreachable since the process started. */
   count: number;
   /** Growth of the site's tasks that outlived an interval, per second, over the last step (0 when not measured). */
   growthPerSec: number;
-  /** Age of the oldest counted task in its current state, in ms. */
+  /** Age of the oldest counted task in its current state, in ms (rule 'leaked': since it was found unreachable). */
   oldestMs: number;
 }
 
@@ -239,6 +257,7 @@ export interface Resolved {
   liveTasks: { total: number; perSite: number; severity: Severity } | undefined;
   growth: { total: number; perSite: number; samples: number; severity: Severity } | undefined;
   stuck: { after: number; count: number; severity: Severity } | undefined;
+  leaked: { min: number; severity: Severity } | undefined;
   eventLoopDelay: { p99: number; resolution: number; severity: Severity } | undefined;
   eventLoopUtilization: { max: number; forMs: number; severity: Severity } | undefined;
   heap: { samples: number; minGrowth: number; severity: Severity } | undefined;
@@ -262,6 +281,7 @@ const RULE_KEYS: Record<keyof WatchdogRules, readonly string[]> = {
   liveTasks: ['total', 'perSite', 'severity'],
   growth: ['total', 'perSite', 'samples', 'severity'],
   stuck: ['after', 'count', 'severity'],
+  leaked: ['min', 'severity'],
   eventLoopDelay: ['p99', 'resolution', 'severity'],
   eventLoopUtilization: ['max', 'forMs', 'severity'],
   heap: ['samples', 'minGrowth', 'severity'],
@@ -351,6 +371,11 @@ export function resolveOptions(options: unknown, defaults: { onAlert: (a: Alert)
     after: num(x.after, 'rules.stuck.after', 300_000, 1),
     count: num(x.count, 'rules.stuck.count', 100, 1, Infinity, true),
     severity: severity(x.severity, 'rules.stuck.severity', 'warning'),
+  };
+  x = ruleOptions(rules, 'leaked');
+  r.leaked = x && {
+    min: num(x.min, 'rules.leaked.min', 1, 1, Infinity, true),
+    severity: severity(x.severity, 'rules.leaked.severity', 'warning'),
   };
   x = ruleOptions(rules, 'eventLoopDelay');
   r.eventLoopDelay = x && {

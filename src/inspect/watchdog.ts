@@ -23,7 +23,9 @@
  *   all under load. Readiness takes one out of rotation; `health.mark` opts into liveness.
  * @module
  */
+import { config } from '../config.js';
 import { InvalidStateError } from '../errors.js';
+import { LEAKED, leakedBySite, leakedCount, type LeakedSite } from '../unreachable.js';
 import { formatAge, liveCounts, now, type EntryInfo } from '../registry.js';
 import { dump } from './dump.js';
 import { Census, type FoundSite } from './watchdog-census.js';
@@ -49,6 +51,7 @@ export type {
   GrowthRule,
   HandlesRule,
   HeapRule,
+  LeakedRule,
   LiveTasksRule,
   Severity,
   StuckRule,
@@ -78,6 +81,11 @@ export interface WatchdogReadings {
   heapAfterGc: number | undefined;
   /** Active handles and requests. */
   handles: number | undefined;
+  /**
+   * Tasks found unreachable (they can never finish) since the process started; undefined when the
+   * rule 'leaked' is off or detection is (`configure({ detectUnreachable: true })`).
+   */
+  leaked: number | undefined;
   /** 'abort' listeners on each watched signal, in the order given. */
   abortListeners: number[];
   /** Process warnings since the last sample (needs `start()`). */
@@ -119,6 +127,8 @@ interface Finding {
   message: string;
   sites?: FoundSite[];
   details?: Record<string, number>;
+  /** The dump shows the sites' leaked tasks only. */
+  leaked?: boolean;
 }
 
 interface RuleState {
@@ -213,6 +223,10 @@ export class Watchdog {
   private readonly _heapPoints: number[] = [];
   private _bad = 0;
   private _good = 0;
+  /** `leakedCount()` at the previous sample that read it. */
+  private _leakedBefore: number | undefined;
+  /** Per leaked site (its key in leakedBySite's order): the count seen and when it was first seen. */
+  private readonly _leakedSites = new Map<string, { count: number; firstAt: number }>();
   /** The reasons this watchdog gave to the app, by rule. */
   private readonly _marked = new Map<WatchdogRule, string>();
 
@@ -386,6 +400,7 @@ export class Watchdog {
       eventLoopUtilization: undefined,
       heapAfterGc: undefined,
       handles: undefined,
+      leaked: undefined,
       abortListeners: [],
       warnings: undefined,
       costMs: 0,
@@ -398,6 +413,8 @@ export class Watchdog {
       r.growthPerSec = census.growthPerSec;
       this._checkTasks(census, findings);
     } else r.tasks = liveCounts().tasks;
+
+    if (o.leaked !== undefined && config.detectUnreachable) this._checkLeaked(r, at, findings);
 
     const ld = o.eventLoopDelay;
     if (ld !== undefined) {
@@ -555,6 +572,52 @@ export class Watchdog {
     }
   }
 
+  /**
+   * Rule 'leaked'. No allocation unless the count moved: leakedBySite() copies, and the dump walks
+   * the live tasks, only in a sample that found new ones.
+   */
+  private _checkLeaked(r: WatchdogReadings, at: number, findings: Map<WatchdogRule, Finding>): void {
+    const rule = this._o.leaked!;
+    const total = leakedCount();
+    r.leaked = total;
+    const before = this._leakedBefore;
+    this._leakedBefore = total;
+    // The first reading is a baseline only when the watchdog starts late: leaks found before it
+    // existed are reported too, once (they are as certain as the new ones).
+    const fresh = total - (before ?? 0);
+    if (fresh < rule.min) return;
+    const found: { s: LeakedSite; key: string; fresh: number; firstAt: number }[] = [];
+    for (const s of leakedBySite()) {
+      const key = s.site ?? `\u0000${s.name}`;
+      const seen = this._leakedSites.get(key);
+      const n = s.count - (seen?.count ?? 0);
+      if (seen === undefined) this._leakedSites.set(key, { count: s.count, firstAt: at });
+      else seen.count = s.count;
+      if (n > 0) found.push({ s, key, fresh: n, firstAt: seen?.firstAt ?? at });
+    }
+    found.sort((a, b) => b.fresh - a.fresh || b.s.count - a.s.count);
+    const top = found.slice(0, this._o.topSites);
+    const sites: FoundSite[] = top.map(({ s, firstAt }) => ({
+      site: s.site,
+      name: s.name,
+      count: s.count,
+      growthPerSec: 0,
+      oldestMs: at - firstAt,
+      match: { name: s.name, frame: s.site === undefined ? null : s.site },
+    }));
+    const w = top[0] as (typeof top)[number];
+    const was = w.s.lastState === '' ? '' : `, last ${w.s.lastState}`;
+    findings.set('leaked', {
+      value: fresh,
+      threshold: rule.min,
+      message:
+        `${plural(fresh, 'task')} found unreachable since the last sample (they can never finish; ${total} since start); ` +
+        `most "${w.s.name}" (+${w.fresh}, ${w.s.count} in all${was}) ${where(sites[0] as FoundSite)}`,
+      sites,
+      leaked: true,
+    });
+  }
+
   /** Raises and clears alerts; returns what changed. */
   private _apply(findings: Map<WatchdogRule, Finding>, at: number): { fired: Alert[]; cleared: Alert[] } {
     const fired: Alert[] = [];
@@ -571,7 +634,7 @@ export class Watchdog {
           at,
           value: f.value,
           threshold: f.threshold,
-          dump: f.sites === undefined || f.sites.length === 0 ? '' : dumpOf(f.sites),
+          dump: f.sites === undefined || f.sites.length === 0 ? '' : dumpOf(f.sites, f.leaked === true),
         };
         if (f.sites !== undefined) alert.sites = f.sites.map(({ match: _match, ...s }) => s);
         if (f.details !== undefined) alert.details = f.details;
@@ -643,9 +706,10 @@ export class Watchdog {
 const DUMP_BYTES = 32 * 1024;
 
 /** The grouped dump of the tasks at the given sites. */
-function dumpOf(sites: readonly FoundSite[]): string {
+function dumpOf(sites: readonly FoundSite[], leakedOnly: boolean): string {
   const matches = sites.map((s) => s.match);
   const filter = (t: EntryInfo): boolean => {
+    if (leakedOnly && t.state !== LEAKED) return false;
     for (const m of matches) {
       if (t.name !== m.name) continue;
       // A name-level entry, or tasks with no captured site (spawnSites 'sampled' captures one in
