@@ -1,11 +1,13 @@
-// The Watchdog's rule 'leaked': tasks found unreachable (they can never finish). Its own file: the
-// tasks it leaks on purpose stay leaked for the life of the process, and every other watchdog in
-// it would report them too (a new watchdog reports the leaks found before it existed, once).
+// What production sees of tasks found unreachable (they can never finish): the Watchdog's rule
+// 'leaked' and the corral_tasks_leaked_total counter. Its own file: the tasks it leaks on purpose
+// stay leaked for the life of the process, and every other watchdog in it would report them too (a
+// new watchdog reports the leaks found before it existed, once).
 import { test as nodeTest, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { configure } from '../src/config.js';
 import { background } from '../src/context.js';
 import { Group } from '../src/group.js';
+import { metricsText } from '../src/inspect/metrics-text.js';
 import { Watchdog, type Alert, type WatchdogOptions } from '../src/inspect/watchdog.js';
 import { checkLeaks, LeakError } from '../src/testing/index.js';
 import { collectUnreachable, leakedCount } from '../src/unreachable.js';
@@ -37,15 +39,16 @@ const LEAKED_ONLY = {
   leaked: { min: 1 },
 } as const;
 
+/** Leaves tasks behind on purpose; the inner check takes them, so the file's guard does not. */
+async function leakOnPurpose(fn: () => unknown): Promise<void> {
+  const err = await checkLeaks(fn, { settle: 0 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof LeakError, `the work leaks on purpose (got ${String(err)})`);
+}
+
 describe('tasks that can never finish', () => {
-  /** Leaves tasks behind on purpose; the inner check takes them, so the file's guard does not. */
-  async function leakOnPurpose(fn: () => unknown): Promise<void> {
-    const err = await checkLeaks(fn, { settle: 0 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof LeakError, `the work leaks on purpose (got ${String(err)})`);
-  }
   let release: (() => void) | undefined;
 
   test("tasks found unreachable alert once ('leaked'), naming their spawn site and dumping only them, and clear after clearAfter quiet samples", async () => {
@@ -115,3 +118,41 @@ describe('tasks that can never finish', () => {
   });
 });
 
+describe('metrics', () => {
+  test('corral_tasks_leaked_total counts the leaked tasks by spawn site (file:line), and only those', async () => {
+    configure({ detectUnreachable: true });
+    const g = new Group(background(), { name: 'sync' });
+    let release: (() => void) | undefined;
+    await collectUnreachable();
+    const counter = (text: string): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        const x = /^corral_tasks_leaked_total\{site="([^"]+)"\} (\d+)$/.exec(line);
+        if (x !== null) m.set(x[1] as string, Number(x[2]));
+      }
+      return m;
+    };
+    const before = counter(metricsText());
+    function syncFromHis(): void {
+      for (let i = 0; i < 4; i++) g.go((): Promise<void> => new Promise(() => {}), { name: 'his-ack' });
+    }
+    try {
+      await leakOnPurpose(() => {
+        syncFromHis();
+        g.go(() => new Promise<void>((resolve) => (release = resolve)), { name: 'reachable' });
+      });
+      await collectUnreachable();
+      const text = metricsText();
+      assert.match(text, /# TYPE corral_tasks_leaked_total counter/);
+      const after = counter(text);
+      const grew = [...after].filter(([site, n]) => n !== (before.get(site) ?? 0));
+      assert.equal(grew.length, 1, `one site grew: ${JSON.stringify(grew)}`);
+      const [site, n] = grew[0] as [string, number];
+      assert.match(site, /^test\/watchdog-leaked\.test\.ts:\d+$/);
+      assert.equal(n - (before.get(site) ?? 0), 4);
+    } finally {
+      release?.();
+      g.cancel();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import type { App } from '../app/app.js';
 import type { StopReport } from '../app/report.js';
 import type { PoolStats } from '../pool/options.js';
 import { readDurations } from './metrics-duration.js';
-import { liveBySite } from './metrics-sites.js';
+import { leakedBySiteLabel, liveBySite } from './metrics-sites.js';
 
 /** What metrics need of a pool: its name and `stats()`. A `WorkerPool` has both. */
 export interface MetricsPool {
@@ -103,6 +103,15 @@ export const FAMILIES: readonly FamilyDef[] = [
     aggregator: 'sum',
     collect(src, emit) {
       for (const [site, n] of liveBySite(src.topSites)) emit(n, { site });
+    },
+  },
+  {
+    name: 'corral_tasks_leaked_total',
+    help: 'Tasks found unreachable (they can never finish) since the process started, by spawn site as corral_tasks_live labels it; seen only while unreachable detection is on.',
+    type: 'counter',
+    aggregator: 'sum',
+    collect(src, emit) {
+      for (const [site, n] of leakedBySiteLabel(src.topSites)) emit(n, { site });
     },
   },
   {

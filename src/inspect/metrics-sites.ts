@@ -10,6 +10,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forEachEntry, formatSite, type Entry } from '../registry.js';
+import { leakedBySite } from '../unreachable.js';
 
 /** The label of the folded remainder. Never a real label: sites contain ':', names are prefixed. */
 export const OTHER = 'other';
@@ -59,6 +60,18 @@ export function siteLabel(e: Entry): string | undefined {
   return label === '' ? undefined : label;
 }
 
+/** The `top` largest labels, ties broken by label; the rest summed under OTHER (only when there is a rest). */
+function foldTop(bySite: Map<string, number>, top: number): [string, number][] {
+  const all = [...bySite];
+  all.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  if (all.length <= top) return all;
+  let rest = 0;
+  for (let i = top; i < all.length; i++) rest += (all[i] as [string, number])[1];
+  const kept = all.slice(0, top);
+  kept.push([OTHER, rest]);
+  return kept;
+}
+
 /**
  * Counts live tasks per site label: the `top` largest labels, then OTHER for the rest (only when
  * there is a rest). Ties are broken by label, so a scrape's output does not depend on spawn order.
@@ -78,12 +91,19 @@ export function liveBySite(top: number): [string, number][] {
     const label = `name:${name}`;
     bySite.set(label, (bySite.get(label) ?? 0) + n);
   }
-  const all = [...bySite];
-  all.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  if (all.length <= top) return all;
-  let rest = 0;
-  for (let i = top; i < all.length; i++) rest += (all[i] as [string, number])[1];
-  const kept = all.slice(0, top);
-  kept.push([OTHER, rest]);
-  return kept;
+  return foldTop(bySite, top);
+}
+
+/**
+ * Counts the tasks found unreachable since the process started per site label, folded as
+ * {@link liveBySite} folds: several full spawn stacks can share one first frame, and add up there.
+ * @internal
+ */
+export function leakedBySiteLabel(top: number): [string, number][] {
+  const bySite = new Map<string, number>();
+  for (const s of leakedBySite()) {
+    const label = s.site === undefined ? `name:${s.name}` : shortSite(s.site);
+    bySite.set(label, (bySite.get(label) ?? 0) + s.count);
+  }
+  return foldTop(bySite, top);
 }
