@@ -35,6 +35,7 @@ export { Group, type GroupOptions } from './group.js';
 export { Task, type GoOptions } from './task.js';
 export { go, currentTask, enableAmbientTracking, rootGroup } from './go.js';
 export { dumpTasks, liveCounts, snapshot, type EntryInfo, type Labels, type Snapshot, type TaskState } from './registry.js';
+export { collectUnreachable, leakedBySite, leakedCount, LEAKED, type LeakedSite } from './unreachable.js';
 export { WaitGroup } from './waitgroup.js';
 export { Semaphore } from './semaphore.js';
 export { Once } from './once.js';

@@ -34,9 +34,36 @@ describe('corral run', () => {
   test('a program that exits 0 leaving a pending corral task: reported with its spawn site, exit 3 with --fail-on-leak', async () => {
     const r = await cli(fixture('drain', '--fail-on-leak'));
     assert.equal(r.code, 3, r.stderr);
-    assertIncludes(r.stderr, 'corral run: the program exited with code 0, leaving 1 corral task', 'the headline');
+    assertIncludes(
+      r.stderr,
+      'corral run: the program exited with code 0 when its event loop drained, leaving 1 corral task that can never finish (1 still pending with nothing left to settle it)',
+      'the headline',
+    );
     assertTaskReported(r.stderr);
     assertIncludes(r.stderr, 'exiting 3 (--fail-on-leak)', 'the CLI says why it exits 3');
+  });
+
+  test('at a drained loop, tasks nothing can settle are reported unreachable (GC forced, no flag), the pending one as stuck for good', async () => {
+    const r = await cli(fixture('unreachable', '--fail-on-leak'));
+    assert.equal(r.code, 3, r.stderr);
+    assertIncludes(
+      r.stderr,
+      'corral run: the program exited with code 0 when its event loop drained, leaving 3 corral tasks that can never finish (2 unreachable: collected while pending, their finally never ran; 1 still pending with nothing left to settle it)',
+      'the headline',
+    );
+    assert.match(r.stderr, /1 task "validate-terms" \[leaked \(unreachable\)/, 'the receive on a channel nobody holds');
+    assert.match(r.stderr, /1 task "never-settles" \[leaked \(unreachable\)/, 'the promise nobody can resolve');
+    assertIncludes(r.stderr, `at validateInBackground (${FIXTURE_URL}:`, 'with the spawn site in the fixture');
+    assertTaskReported(r.stderr); // reachable through its context: pending, not unreachable
+    assert.ok(!r.stderr.includes('"orphan-receiver" [leaked'), `the reachable task is not called unreachable:\n${r.stderr}`);
+    assert.ok(!/ReferenceError|gc is not defined/.test(r.stderr), r.stderr);
+  });
+
+  test('CORRAL_DETECT_UNREACHABLE=0 in the environment wins: the same tasks are only pending', async () => {
+    const r = await cli(fixture('unreachable'), { env: { ...process.env, CORRAL_DETECT_UNREACHABLE: '0' } });
+    assert.equal(r.code, 0, r.stderr);
+    assertIncludes(r.stderr, 'leaving 3 corral tasks that can never finish (3 still pending with nothing left to settle them)', 'the headline');
+    assert.ok(!r.stderr.includes('leaked (unreachable)'), r.stderr);
   });
 
   test('without --fail-on-leak the same program exits 0, and the report is still printed', async () => {
@@ -83,7 +110,11 @@ describe('corral run', () => {
     const r = await run.done;
     // Its handler cleared the interval, so the loop drained and it exited 0; the task is left.
     assert.equal(r.code, 3, r.stderr);
-    assertIncludes(r.stderr, 'corral run: the program exited with code 0, leaving 1 corral task\n', 'reported at exit, without the interval');
+    assertIncludes(
+      r.stderr,
+      'corral run: the program exited with code 0 when its event loop drained, leaving 1 corral task that can never finish (1 still pending with nothing left to settle it)\n',
+      'reported at exit, without the interval',
+    );
     assertTaskReported(r.stderr);
   });
 
@@ -116,6 +147,8 @@ describe('corral run', () => {
       assert.equal(report.reason, 'exit');
       assert.equal(report.leaked, true);
       assert.equal(report.tasks.count, 1);
+      assert.equal(report.tasks.unreachable, 0);
+      assert.equal(report.drained, false, 'process.exit(): the loop had not drained');
       assert.deepEqual(report.handles.map((h: { description: string }) => h.description), ['setInterval 60000 ms']);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -2,6 +2,9 @@
  * The preload `corral run` gives the program (`node --import <this file> app.js`). It tracks
  * handles from the first line of the program on, and reports what is still alive when the
  * program exits, when a SIGINT/SIGTERM/SIGHUP it has no handler for would kill it, and on SIGUSR2.
+ * When the program's loop drains, it forces garbage collections first, so tasks that can never
+ * finish because nothing references their promise any more are reported as unreachable (the CLI
+ * turns detection on in the program's environment).
  *
  * It acts only in the process the CLI started: the CLI passes the report file in
  * CORRAL_RUN_REPORT and the preload takes it out of the environment at once, so a process the
@@ -30,7 +33,11 @@ async function install(file: string): Promise<void> {
   const corralUrl = resolveCorral();
   let corral: CorralRegistry | undefined;
   let finished = false;
-  const report = (reason: ReportReason, detail: { exitCode?: number; signal?: string }): void => {
+  let drained = false;
+  let collecting = false;
+  /** Live tasks after the last collection: another is worth its GCs only when that moved. */
+  let collectedAt = -1;
+  const report = (reason: ReportReason, detail: { exitCode?: number; signal?: string; drained?: boolean }): void => {
     const r = collectReport(corral, corralUrl, tracker, reason, detail);
     writeAll(2, formatReport(r));
     try {
@@ -53,12 +60,36 @@ async function install(file: string): Promise<void> {
   };
   for (const s of TERMINATING) process.on(s, onTerminate);
   process.on('SIGUSR2', () => report('request', { signal: 'SIGUSR2' }));
-  // 'exit' rather than 'beforeExit': it comes last, after whatever the program's own beforeExit
-  // listeners started, and also after process.exit() and fatal errors, which skip beforeExit.
+  // The loop drained: every task still pending is stuck for good. Force the collections that mark
+  // the unreachable ones (they can never finish, and say what they were doing) before the report.
+  // They take a few turns, so beforeExit comes again after them; the report itself waits for
+  // 'exit'. A program's own beforeExit listener that starts new work gets it collected again.
+  process.on('beforeExit', () => {
+    drained = true;
+    const collect = corral?.collectUnreachable;
+    if (collecting || corral === undefined || typeof collect !== 'function') return;
+    const live = corral.liveCounts().tasks;
+    if (live === 0 || live === collectedAt) return;
+    collecting = true;
+    collect.call(corral).then(
+      () => {
+        collecting = false;
+        collectedAt = corral?.liveCounts().tasks ?? -1;
+      },
+      (err: unknown) => {
+        collecting = false;
+        collectedAt = live;
+        writeAll(2, `corral run: could not force a garbage collection (${(err as Error)?.message}); unreachable tasks may show as pending\n`);
+      },
+    );
+  });
+  // The report at 'exit' rather than 'beforeExit': it comes last, after whatever the program's own
+  // beforeExit listeners started, and also after process.exit() and fatal errors, which skip
+  // beforeExit (and leave no turn for a collection: tasks are reported as they stand).
   process.on('exit', (code) => {
     if (finished) return;
     finished = true;
-    report('exit', { exitCode: code });
+    report('exit', { exitCode: code, drained });
   });
 
   try {

@@ -63,6 +63,8 @@ export async function run(argv: readonly string[], out: (text: string) => void, 
     env.CORRAL_RUN_REPORT = join(dir, 'report.json');
     // Spawn sites are what make the report useful; an explicit setting wins.
     if (env.CORRAL_SPAWN_SITES === undefined || env.CORRAL_SPAWN_SITES === '') env.CORRAL_SPAWN_SITES = 'always';
+    // So that tasks nothing can ever settle are told apart from ones merely pending; same rule.
+    if (env.CORRAL_DETECT_UNREACHABLE === undefined || env.CORRAL_DETECT_UNREACHABLE === '') env.CORRAL_DETECT_UNREACHABLE = '1';
     // First among the program's node flags, so it sees what other preloads open too.
     childArgs = ['--import', preload.href, ...args];
   }
