@@ -8,9 +8,10 @@ import { configure } from '../src/config.js';
 import { background } from '../src/context.js';
 import { Group } from '../src/group.js';
 import { metricsText } from '../src/inspect/metrics-text.js';
-import { Watchdog, type Alert, type WatchdogOptions } from '../src/inspect/watchdog.js';
+import { Watchdog } from '../src/inspect/watchdog.js';
 import { checkLeaks, LeakError } from '../src/testing/index.js';
 import { collectUnreachable, leakedCount } from '../src/unreachable.js';
+import { TASK_RULES_ONLY, watch } from './helpers/watchdog.js';
 
 configure({ spawnSites: 'always' });
 
@@ -18,26 +19,8 @@ const test = (name: string, fn: () => unknown): void => {
   nodeTest(name, { timeout: 20_000 }, fn as () => Promise<void>);
 };
 
-function watch(options: WatchdogOptions = {}): { w: Watchdog; fired: Alert[]; cleared: Alert[] } {
-  const fired: Alert[] = [];
-  const cleared: Alert[] = [];
-  const w = new Watchdog({ onAlert: (a) => fired.push(a), onClear: (a) => cleared.push(a), ...options });
-  return { w, fired, cleared };
-}
-
 /** Only rule 'leaked', so the test does not depend on the machine's load. */
-const LEAKED_ONLY = {
-  liveTasks: false,
-  growth: false,
-  stuck: false,
-  eventLoopDelay: false,
-  eventLoopUtilization: false,
-  heap: false,
-  handles: false,
-  abortListeners: false,
-  warnings: false,
-  leaked: { min: 1 },
-} as const;
+const LEAKED_ONLY = { ...TASK_RULES_ONLY, liveTasks: false, growth: false, stuck: false, leaked: { min: 1 } } as const;
 
 /** Leaves tasks behind on purpose; the inner check takes them, so the file's guard does not. */
 async function leakOnPurpose(fn: () => unknown): Promise<void> {

@@ -17,6 +17,7 @@ import { liveCounts } from '../src/registry.js';
 import { sleep } from '../src/timers.js';
 import { Watchdog, type Alert, type WatchdogOptions } from '../src/inspect/watchdog.js';
 import { collectGarbage } from './helpers/gc.js';
+import { TASK_RULES_ONLY, watch } from './helpers/watchdog.js';
 
 // Every assert.ok carries a message: without one, Node 20 re-reads the source to quote the
 // expression, and under tsx's source maps that read can spin forever instead of failing.
@@ -26,24 +27,6 @@ configure({ spawnSites: 'always' });
 const test = (name: string, fn: () => unknown): void => {
   nodeTest(name, { timeout: 20_000 }, fn as () => Promise<void>);
 };
-
-/** A watchdog whose alerts and clears land in arrays instead of stderr. */
-function watch(options: WatchdogOptions = {}): { w: Watchdog; fired: Alert[]; cleared: Alert[] } {
-  const fired: Alert[] = [];
-  const cleared: Alert[] = [];
-  const w = new Watchdog({ onAlert: (a) => fired.push(a), onClear: (a) => cleared.push(a), ...options });
-  return { w, fired, cleared };
-}
-
-/** Only the rules about tasks, so a test about them does not depend on the machine's load. */
-const TASK_RULES_ONLY = {
-  eventLoopDelay: false,
-  eventLoopUtilization: false,
-  heap: false,
-  handles: false,
-  abortListeners: false,
-  warnings: false,
-} as const;
 
 /** Tasks spawned here wait on a channel nobody sends on, until `ctx` ends: the seeds' lost result. */
 function waitForever(g: Group, n: number, name: string, ctx: Context): void {
