@@ -10,9 +10,7 @@
  * `{ latencyMs?, churn? }`.
  * @module
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { listen, readSmallJson, rng, sendJson } from './sim-util.js';
+import { rng, sendJson, serveSim, type Sim } from './sim-util.js';
 
 export interface HisBehaviour {
   /** Delay of each page, in ms. */
@@ -28,13 +26,7 @@ export interface HisStats extends HisBehaviour {
   patients: number;
 }
 
-export interface HisSim {
-  readonly url: string;
-  readonly port: number;
-  stats(): HisStats;
-  set(b: Partial<HisBehaviour>): void;
-  close(): Promise<void>;
-}
+export type HisSim = Sim<HisBehaviour, HisStats>;
 
 export interface HisSimOptions extends Partial<HisBehaviour> {
   port?: number;
@@ -48,9 +40,8 @@ const WARDS = ['cardiology', 'oncology', 'neurology', 'psychiatry', 'general med
 const MAX_PAGE = 500;
 
 /** Starts the simulated HIS. */
-export async function startHisSim(options: HisSimOptions = {}): Promise<HisSim> {
+export function startHisSim(options: HisSimOptions = {}): Promise<HisSim> {
   const b: HisBehaviour = { latencyMs: options.latencyMs ?? 50, churn: options.churn ?? 5 };
-  checkBehaviour(b);
   const rand = rng(options.seed ?? 2);
   const n = options.patients ?? 200;
   // Records in change order: the array index is irrelevant, `updatedAt` is the cursor.
@@ -61,29 +52,8 @@ export async function startHisSim(options: HisSimOptions = {}): Promise<HisSim> 
     updatedAt: ++clock,
   }));
   const stats = { requests: 0, inFlight: 0, maxInFlight: 0 };
-  const timers = new Set<NodeJS.Timeout>();
-  const sockets = new Set<Socket>();
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://his');
-    if (req.method === 'GET' && url.pathname === '/admin/stats') {
-      sendJson(res, 200, { ...b, ...stats, patients: n });
-      return;
-    }
-    if (req.method === 'POST' && url.pathname === '/admin/behaviour') {
-      readSmallJson(req, (err, body) => {
-        if (err !== undefined) return sendJson(res, 400, { error: err });
-        const next = { ...b, ...(body as Partial<HisBehaviour>) };
-        try {
-          checkBehaviour(next);
-        } catch (e) {
-          return sendJson(res, 400, { error: (e as Error).message });
-        }
-        Object.assign(b, next);
-        sendJson(res, 200, b);
-      });
-      return;
-    }
+  return serveSim(options, b, checkBehaviour, () => ({ ...b, ...stats, patients: n }), (req, res, url, later) => {
     if (req.method !== 'GET' || url.pathname !== '/patients') {
       sendJson(res, 404, { error: 'not found' });
       return;
@@ -109,35 +79,8 @@ export async function startHisSim(options: HisSimOptions = {}): Promise<HisSim> 
     const changed = records.filter((r) => r.updatedAt > since).sort((x, y) => x.updatedAt - y.updatedAt);
     const page = changed.slice(0, limit).map((r) => ({ ...r }));
     const next = changed.length > limit ? (page[page.length - 1]?.updatedAt ?? null) : null;
-    const t = setTimeout(() => {
-      timers.delete(t);
-      sendJson(res, 200, { patients: page, next });
-    }, b.latencyMs);
-    timers.add(t);
+    later(() => sendJson(res, 200, { patients: page, next }), b.latencyMs);
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    stats: () => ({ ...b, ...stats, patients: n }),
-    set: (next) => {
-      const merged = { ...b, ...next };
-      checkBehaviour(merged);
-      Object.assign(b, merged);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const t of timers) clearTimeout(t);
-        timers.clear();
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
 }
 
 function checkBehaviour(b: HisBehaviour): void {

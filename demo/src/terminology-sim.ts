@@ -11,9 +11,8 @@
  * `GET /admin/stats`; `POST /admin/behaviour` `{ latencyMs?, errorRate?, hangRate? }`.
  * @module
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { listen, readSmallJson, rng, sendJson } from './sim-util.js';
+import type http from 'node:http';
+import { readSmallJson, rng, sendJson, serveSim, type Sim } from './sim-util.js';
 
 /** How the simulated service behaves; every field can change at run time. */
 export interface TerminologyBehaviour {
@@ -59,15 +58,8 @@ const CONCEPTS: ReadonlyMap<string, string> = new Map([
   ['constipation', '14760008'],
 ]);
 
-/** A running simulated terminology service. */
-export interface TerminologySim {
-  readonly url: string;
-  readonly port: number;
-  stats(): TerminologyStats;
-  set(b: Partial<TerminologyBehaviour>): void;
-  /** Stops listening and cuts every connection, hanging calls included. */
-  close(): Promise<void>;
-}
+/** A running simulated terminology service; `close()` cuts hanging calls too. */
+export type TerminologySim = Sim<TerminologyBehaviour, TerminologyStats>;
 
 export interface TerminologySimOptions extends Partial<TerminologyBehaviour> {
   port?: number;
@@ -76,40 +68,19 @@ export interface TerminologySimOptions extends Partial<TerminologyBehaviour> {
 }
 
 /** Starts the simulated terminology service. */
-export async function startTerminologySim(options: TerminologySimOptions = {}): Promise<TerminologySim> {
+export function startTerminologySim(options: TerminologySimOptions = {}): Promise<TerminologySim> {
   const b: TerminologyBehaviour = {
     latencyMs: options.latencyMs ?? 20,
     errorRate: options.errorRate ?? 0,
     hangRate: options.hangRate ?? 0,
   };
-  checkBehaviour(b);
   const rand = rng(options.seed ?? 1);
   const counts = { calls: 0, answered: 0, errors: 0, hung: 0 };
   const hanging = new Set<http.ServerResponse>();
-  const timers = new Set<NodeJS.Timeout>();
-  const sockets = new Set<Socket>();
+  const stats = (): TerminologyStats => ({ ...b, ...counts, hanging: hanging.size });
 
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/admin/stats') {
-      sendJson(res, 200, { ...b, ...counts, hanging: hanging.size });
-      return;
-    }
-    if (req.method === 'POST' && path === '/admin/behaviour') {
-      readSmallJson(req, (err, body) => {
-        if (err !== undefined) return sendJson(res, 400, { error: err });
-        const next = { ...b, ...(body as Partial<TerminologyBehaviour>) };
-        try {
-          checkBehaviour(next);
-        } catch (e) {
-          return sendJson(res, 400, { error: (e as Error).message });
-        }
-        Object.assign(b, next);
-        sendJson(res, 200, b);
-      });
-      return;
-    }
-    if (req.method !== 'POST' || path !== '/validate') {
+  return serveSim(options, b, checkBehaviour, stats, (req, res, url, later) => {
+    if (req.method !== 'POST' || url.pathname !== '/validate') {
       sendJson(res, 404, { error: 'not found' });
       return;
     }
@@ -124,9 +95,7 @@ export async function startTerminologySim(options: TerminologySimOptions = {}): 
         return;
       }
       const fail = rand() < b.errorRate;
-      const delay = b.latencyMs * (0.5 + rand());
-      const t = setTimeout(() => {
-        timers.delete(t);
+      later(() => {
         if (fail) {
           counts.errors++;
           sendJson(res, 503, { error: 'terminology service unavailable' });
@@ -137,33 +106,9 @@ export async function startTerminologySim(options: TerminologySimOptions = {}): 
         sendJson(res, 200, {
           terms: terms.filter((t) => typeof t === 'string').map((text) => ({ text, code: CONCEPTS.get(text as string) ?? null })),
         });
-      }, delay);
-      timers.add(t);
+      }, b.latencyMs * (0.5 + rand()));
     });
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    stats: () => ({ ...b, ...counts, hanging: hanging.size }),
-    set: (next) => {
-      const merged = { ...b, ...next };
-      checkBehaviour(merged);
-      Object.assign(b, merged);
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const t of timers) clearTimeout(t);
-        timers.clear();
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
 }
 
 function checkBehaviour(b: TerminologyBehaviour): void {

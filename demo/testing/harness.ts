@@ -194,17 +194,8 @@ export class Client {
   }
 }
 
-/** mulberry32, for seeded schedules and submissions. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulators' seeded generator (mulberry32), for seeded schedules and submissions. */
+export { rng } from '../src/sim-util.js';
 
 const SYMPTOMS = ['Headache', 'tired', 'nausea', 'dizzy', 'something unusual', 'cough'];
 
