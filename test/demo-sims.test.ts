@@ -62,7 +62,7 @@ describe('the simulated terminology service', () => {
       const good = await post(`${sim.url}/admin/behaviour`, { latencyMs: 7, errorRate: 0.25 });
       assert.equal(good.status, 200);
       assert.deepEqual(good.body, { latencyMs: 7, errorRate: 0.25, hangRate: 0 });
-      assert.equal((await fetch(`${sim.url}/admin/stats`).then((r) => r.json())).errorRate, 0.25);
+      assert.equal(((await fetch(`${sim.url}/admin/stats`).then((r) => r.json())) as { errorRate: number }).errorRate, 0.25);
       assert.throws(() => sim.set({ latencyMs: -1 }), { name: 'RangeError', message: /latencyMs/ });
       assert.equal((await fetch(`${sim.url}/nope`)).status, 404);
     } finally {

@@ -6,7 +6,8 @@ import { Group } from '../src/group.js';
 import { Channel } from '../src/channel.js';
 import { sleep } from '../src/timers.js';
 import { config } from '../src/config.js';
-import { dumpTasks, forEachEntry, formatSite, type Entry } from '../src/registry.js';
+import { dumpTasks } from '../src/dump.js';
+import { forEachEntry, formatSite, type Entry } from '../src/registry.js';
 import { dump, DumpTooLargeError, DUMP_SCHEMA, groupTasks, type DumpJson } from '../src/inspect/dump.js';
 import { setRedaction } from '../src/inspect/redact.js';
 

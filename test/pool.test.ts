@@ -4,7 +4,8 @@ import { createHook } from 'node:async_hooks';
 import { WorkerPool, PoolClosedError, PoolOverloadError } from '../src/pool/index.js';
 import { background, withCancel, withTimeout, type Context } from '../src/context.js';
 import { CanceledError, DeadlineExceededError, InvalidStateError } from '../src/errors.js';
-import { dumpTasks, liveCounts, snapshot } from '../src/registry.js';
+import { dumpTasks } from '../src/dump.js';
+import { liveCounts, snapshot } from '../src/registry.js';
 import { mulberry32 } from './helpers/random.js';
 import { ticks, turn } from './helpers/schedule.js';
 

@@ -12,6 +12,10 @@ import { Channel, Group, background, configure, enableAmbientTracking, snapshot,
 import { LEAKED, collectUnreachable, leakDetail, leakedBySite, leakedCount } from '../src/unreachable.js';
 import { checkLeaks, LeakError } from '../src/testing/index.js';
 import { config } from '../src/config.js';
+import { dumpTasks } from '../src/dump.js';
+import { dump, groupTasks } from '../src/inspect/dump.js';
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Runs `fn` in a leak check that must fail, and returns its LeakError. */
 async function leakOnPurpose(fn: () => unknown): Promise<LeakError> {
@@ -62,6 +66,13 @@ describe('tasks that can never finish are found', () => {
       { lastState: leakDetail(task)?.lastState, lastOn: leakDetail(task)?.lastOn },
       { lastState: 'waiting: chan receive', lastOn: 'validation-results' },
     );
+    // Every dump says what it was doing when it became impossible to finish.
+    const was = 'leaked (unreachable), was waiting: chan receive on "validation-results"';
+    assert.match(dumpTasks(), new RegExp(`1 task "lonely-receiver" \\[${escape(was)}, oldest \\d+ms\\]`));
+    assert.match(dump({ format: 'grouped' }), new RegExp(`1 task "lonely-receiver" \\[${escape(was)}, oldest`));
+    assert.match(dump({ format: 'full' }), new RegExp(`task ${task.id} "lonely-receiver" \\[${escape(was)}, `));
+    const site = groupTasks().find((s) => s.name === 'lonely-receiver');
+    assert.deepEqual({ state: site?.state, lastState: site?.lastState }, { state: LEAKED, lastState: 'waiting: chan receive on "validation-results"' });
   });
 
   test('a task waiting for an event on an emitter nobody else can reach is marked leaked', async () => {

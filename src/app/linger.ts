@@ -5,7 +5,8 @@
  * the orchestrator's SIGKILL, which would say nothing.
  * @module
  */
-import { dumpTasks, liveCounts } from '../registry.js';
+import { dumpTasks } from '../dump.js';
+import { liveCounts } from '../registry.js';
 
 /**
  * Arms an unref'd timer: it never keeps the process alive itself, so it fires only if something

@@ -14,6 +14,7 @@
  *   stack for each of 100,000 tasks. Nested maps keyed by interned strings hash each once.
  * @module
  */
+import { bucketState, TaskBuckets, wasDoing, type TaskBucket } from '../dump.js';
 import { epochOf, entryInfo, FINAL, forEachEntry, formatAge, formatSite, now, waitingOn, type Entry, type EntryInfo } from '../registry.js';
 import { describe } from '../validate.js';
 import { hasLabels, redactLabels, redactorFor, type Redactor } from './redact.js';
@@ -60,6 +61,8 @@ export interface TaskSite {
   state: string;
   /** What the tasks wait on, when it has a name (a channel's). */
   waitingOn?: string;
+  /** For tasks found unreachable (state 'leaked (unreachable)'): the state they were in then, with what they waited on. */
+  lastState?: string;
   /** The spawn site as "at ..." lines; absent when not captured. */
   spawnSite?: string;
   count: number;
@@ -211,7 +214,7 @@ interface Pass {
  * Walks the registry once. Whatever a dump needs of a task is read in this walk: with 100,000
  * entries the list is larger than the CPU's caches, and a second walk pays the misses again.
  */
-function collect(filter: ((task: EntryInfo) => boolean) | undefined, buckets: Buckets | undefined, keep: boolean): Pass {
+function collect(filter: ((task: EntryInfo) => boolean) | undefined, buckets: TaskBuckets | undefined, keep: boolean): Pass {
   const kept: Entry[] = [];
   const groupList: Entry[] = [];
   const taskCount = new Map<Entry, number>();
@@ -238,63 +241,10 @@ function collect(filter: ((task: EntryInfo) => boolean) | undefined, buckets: Bu
   return { at: now(), tasks, groups: groupList.length, matched, kept, groupList, taskCount };
 }
 
-interface Bucket {
-  name: string;
-  state: string;
-  on: string;
-  site: string | undefined;
-  count: number;
-  /** Registry ms: the earliest `_since`. */
-  oldest: number;
-  /** The oldest ids: newest first while adding, oldest first once sorted. */
-  ids: number[];
-}
-
-const MAX_IDS = 10;
-
-/** Tasks bucketed by spawn site, name, state and what they wait on. */
-class Buckets {
-  // site -> name -> state (+ "\0" + what it waits on, when named) -> bucket. Sites and states are
-  // interned strings (formatSite shares one string per distinct stack), so each lookup hashes a
-  // string whose hash V8 has cached already.
-  private readonly _bySite = new Map<string | undefined, Map<string, Map<string, Bucket>>>();
-  private readonly _all: Bucket[] = [];
-
-  /** Adds a task; tasks come newest first (the registry's order). */
-  add(e: Entry): void {
-    const site = formatSite(e);
-    let byName = this._bySite.get(site);
-    if (byName === undefined) this._bySite.set(site, (byName = new Map()));
-    let byState = byName.get(e._name);
-    if (byState === undefined) byName.set(e._name, (byState = new Map()));
-    const on = waitingOn(e);
-    const key = on === '' ? e._state : `${e._state}\u0000${on}`;
-    let b = byState.get(key);
-    if (b === undefined) {
-      b = { name: e._name, state: e._state, on, site, count: 0, oldest: e._since, ids: [] };
-      byState.set(key, b);
-      this._all.push(b);
-    }
-    b.count++;
-    if (e._since < b.oldest) b.oldest = e._since;
-    // Newest first: the last ten seen are the oldest ten.
-    b.ids.push(e.id);
-    if (b.ids.length > MAX_IDS) b.ids.shift();
-  }
-
-  /** The buckets, largest first. Call once. */
-  sorted(): Bucket[] {
-    const all = this._all;
-    for (const b of all) b.ids.reverse();
-    // Ties: the oldest first, then the lowest id, so the order does not depend on spawn timing.
-    all.sort((a, b) => b.count - a.count || a.oldest - b.oldest || (a.ids[0] as number) - (b.ids[0] as number));
-    return all;
-  }
-}
-
-function siteOf(b: Bucket, at: number): TaskSite {
+function siteOf(b: TaskBucket, at: number): TaskSite {
   const s: TaskSite = { name: b.name, state: b.state, count: b.count, oldestMs: Math.max(0, at - b.oldest), taskIds: b.ids };
   if (b.on !== '') s.waitingOn = b.on;
+  if (b.was !== '') s.lastState = b.was;
   if (b.site !== undefined) s.spawnSite = b.site;
   return s;
 }
@@ -315,12 +265,12 @@ function siteOf(b: Bucket, at: number): TaskSite {
  */
 export function groupTasks(options?: GroupTasksOptions): TaskSite[] {
   const o = resolve(options, GROUP_KEYS, 'groupTasks');
-  const b = new Buckets();
+  const b = new TaskBuckets();
   const pass = collect(o.filter, b, false);
   const buckets = b.sorted();
   const n = Math.min(buckets.length, o.limit);
   const out: TaskSite[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = siteOf(buckets[i] as Bucket, pass.at);
+  for (let i = 0; i < n; i++) out[i] = siteOf(buckets[i] as TaskBucket, pass.at);
   return out;
 }
 
@@ -361,8 +311,8 @@ function labelsText(labels: Record<string, string>): string {
   return out;
 }
 
-function stateText(state: string, on: string): string {
-  return `${oneLine(state)}${on === '' ? '' : ` on ${quote(on)}`}`;
+function stateText(state: string, on: string, was: string): string {
+  return `${oneLine(state)}${on === '' ? '' : ` on ${quote(on)}`}${was === '' ? '' : `, was ${oneLine(was)}`}`;
 }
 
 function plural(n: number, word: string): string {
@@ -425,7 +375,7 @@ function marker(max: number, shown: number, total: number, what: string): string
 }
 
 function grouped(o: Resolved): string {
-  const b = new Buckets();
+  const b = new TaskBuckets();
   const pass = collect(o.filter, b, false);
   const buckets = b.sorted();
   const filtered = o.filter !== undefined;
@@ -438,8 +388,8 @@ function grouped(o: Resolved): string {
   const n = Math.min(buckets.length, o.limit);
   let shown = 0;
   for (let i = 0; i < n; i++) {
-    const b = buckets[i] as Bucket;
-    let block = `\n${plural(b.count, 'task')} ${quote(b.name)} [${stateText(b.state, b.on)}, oldest ${formatAge(pass.at - b.oldest)}]\n`;
+    const b = buckets[i] as TaskBucket;
+    let block = `\n${plural(b.count, 'task')} ${quote(b.name)} [${bucketState(b, quote, oneLine)}, oldest ${formatAge(pass.at - b.oldest)}]\n`;
     if (b.site === undefined) block += '    (spawn site not captured; configure({ spawnSites: "always" }))\n';
     else block += siteBlock(b.site, undefined);
     if (!text.add(block)) break;
@@ -447,7 +397,7 @@ function grouped(o: Resolved): string {
   }
   if (!text.full && n < buckets.length) {
     let rest = 0;
-    for (let i = n; i < buckets.length; i++) rest += (buckets[i] as Bucket).count;
+    for (let i = n; i < buckets.length; i++) rest += (buckets[i] as TaskBucket).count;
     text.add(`\n... and ${plural(buckets.length - n, 'more site')} (${plural(rest, 'task')})\n`);
   }
   return text.done(marker(o.maxBytes, shown, buckets.length, 'site'));
@@ -513,7 +463,7 @@ function full(o: Resolved): string {
     const e = pass.kept[i] as Entry;
     const since = pass.at - e._since;
     const life = pass.at - e._startedAt;
-    let block = `\ntask ${e.id} ${quote(e._name)} [${stateText(e._state, waitingOn(e))}, ${formatAge(since)}${life - since >= 1000 ? `, started ${formatAge(life)} ago` : ''}]\n`;
+    let block = `\ntask ${e.id} ${quote(e._name)} [${stateText(e._state, waitingOn(e), wasDoing(e))}, ${formatAge(since)}${life - since >= 1000 ? `, started ${formatAge(life)} ago` : ''}]\n`;
     if (hasLabels(e._labels)) {
       const labels = redactLabels(e._labels, o.redact);
       if (hasLabels(labels)) block += `    labels: ${labelsText(labels)}\n`;
@@ -569,7 +519,7 @@ function groupsOnChains(tasks: readonly Entry[]): Entry[] {
 // --- JSON --------------------------------------------------------------------------------------
 
 function json(o: Resolved): string {
-  const bucketer = new Buckets();
+  const bucketer = new TaskBuckets();
   const pass = collect(o.filter, bucketer, true);
   const at = pass.at;
   const buckets = bucketer.sorted();
@@ -625,7 +575,7 @@ function json(o: Resolved): string {
   }
   put('],"sites":[');
   for (let i = 0; i < m; i++) {
-    const b = buckets[i] as Bucket;
+    const b = buckets[i] as TaskBucket;
     const row: DumpJsonSite = {
       name: b.name,
       state: b.state,
