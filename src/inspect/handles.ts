@@ -17,8 +17,8 @@
 import { createHook, executionAsyncId, type AsyncHook } from 'node:async_hooks';
 import net from 'node:net';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { formatAge } from '../registry.js';
+import { userFrames } from '../stack.js';
 import { describe } from '../validate.js';
 
 /**
@@ -351,15 +351,15 @@ function keepsAlive(type: string, r: Resource, owner: Owner | undefined): boolea
 
 function describeRecord(rec: HandleRecord, r: Resource, records: Map<number, HandleRecord>, depth: number): HandleInfo {
   const owner = ownerOf(rec.type, r);
-  let site = rec.stack === undefined ? undefined : formatStack(rec.stack, depth);
+  let site = rec.stack === undefined ? undefined : userFrames(rec.stack, depth);
   // A server's handle is created a tick after listen() (after a lookup of its host), where no user
   // frame is left on the stack; a connection it accepted is created by libuv with no stack at all.
   if (site !== undefined && site.userFrames === 0) {
     const listened = listenSites.of(rec.type === 'TCPSERVERWRAP' || rec.type === 'PIPESERVERWRAP' ? owner : owner?.server);
-    if (listened !== undefined) site = formatStack(listened, depth);
+    if (listened !== undefined) site = userFrames(listened, depth);
     else {
       const trigger = records.get(rec.triggerId);
-      if (trigger?.stack !== undefined) site = formatStack(trigger.stack, depth);
+      if (trigger?.stack !== undefined) site = userFrames(trigger.stack, depth);
     }
   }
   const info: HandleInfo = {
@@ -454,28 +454,6 @@ function describeResource(type: string, r: Resource, owner: Owner | undefined): 
 }
 
 // --- creation sites -------------------------------------------------------------------------------
-
-// Frames from corral's own modules (src/ and dist/ of this package) and Node's built-ins say
-// nothing about who created a handle.
-const ROOT = new URL('../..', import.meta.url);
-const OWN = ['src/', 'dist/'].flatMap((d) => {
-  const url = new URL(d, ROOT);
-  return [url.href, fileURLToPath(url)];
-});
-function isNoise(frame: string): boolean {
-  return frame.includes('(node:') || frame.startsWith('at node:') || frame === 'at new Promise (<anonymous>)' || OWN.some((p) => frame.includes(p));
-}
-
-/** The site as "at ..." lines, user frames only (all when none), and how many user frames there were. */
-function formatStack(stack: string, depth: number): { text: string; userFrames: number } {
-  const frames = stack
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('at '));
-  const mine = frames.filter((f) => !isNoise(f));
-  return { text: (mine.length > 0 ? mine : frames).slice(0, depth).join('\n'), userFrames: mine.length };
-}
 
 /**
  * Where `listen()` was called, per server: the one creation site the init event cannot see (see
