@@ -16,6 +16,22 @@ const FIXTURE_URL = pathToFileURL(FIXTURE).href;
 
 const fixture = (mode: string, ...flags: string[]): string[] => ['run', ...flags, '--', 'node', FIXTURE, mode];
 
+// Programs for unreachable tasks; each prints `gc global: <typeof gc>` at its own exit.
+const GC_FIXTURE = fileURLToPath(new URL('./fixtures/cli-run-gc.mjs', import.meta.url));
+const GC_FIXTURE_URL = pathToFileURL(GC_FIXTURE).href;
+const gcFixture = (mode: string, ...flags: string[]): string[] => ['run', ...flags, '--', 'node', GC_FIXTURE, mode];
+
+/** `url:line:` of the first line of `file` that holds `text`: a spawn site pinned to its line. */
+function siteIn(file: string, url: string, text: string): string {
+  const i = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(text));
+  assert.ok(i >= 0, `${JSON.stringify(text)} is not in ${file}`);
+  return `${url}:${i + 1}:`;
+}
+
+function reportCount(stderr: string): number {
+  return stderr.match(/^corral run: the program exited/gm)?.length ?? 0;
+}
+
 function assertIncludes(text: string, part: string, what: string): void {
   assert.ok(text.includes(part), `${what}: expected ${JSON.stringify(part)} in:\n${text}`);
 }
@@ -51,12 +67,60 @@ describe('corral run', () => {
       'corral run: the program exited with code 0 when its event loop drained, leaving 3 corral tasks that can never finish (2 unreachable: collected while pending, their finally never ran; 1 still pending with nothing left to settle it)',
       'the headline',
     );
-    assert.match(r.stderr, /1 task "validate-terms" \[leaked \(unreachable\)/, 'the receive on a channel nobody holds');
-    assert.match(r.stderr, /1 task "never-settles" \[leaked \(unreachable\)/, 'the promise nobody can resolve');
-    assertIncludes(r.stderr, `at validateInBackground (${FIXTURE_URL}:`, 'with the spawn site in the fixture');
+    // Each with the state it was last in and its spawn site, to the line.
+    assertIncludes(r.stderr, '1 task "validate-terms" [leaked (unreachable), was waiting: chan receive,', 'the receive on a channel nobody holds');
+    assertIncludes(r.stderr, `    at validateInBackground (${siteIn(FIXTURE, FIXTURE_URL, "name: 'validate-terms'")}`, "validate-terms' spawn site");
+    assertIncludes(r.stderr, '1 task "never-settles" [leaked (unreachable), was running,', 'the promise nobody can resolve');
+    assertIncludes(r.stderr, `    at validateInBackground (${siteIn(FIXTURE, FIXTURE_URL, "name: 'never-settles'")}`, "never-settles' spawn site");
     assertTaskReported(r.stderr); // reachable through its context: pending, not unreachable
     assert.ok(!r.stderr.includes('"orphan-receiver" [leaked'), `the reachable task is not called unreachable:\n${r.stderr}`);
     assert.ok(!/ReferenceError|gc is not defined/.test(r.stderr), r.stderr);
+    assert.equal(reportCount(r.stderr), 1, `one report, though beforeExit came again after the collection:\n${r.stderr}`);
+  });
+
+  test('the forced GC leaves no gc global in the program', async () => {
+    const r = await cli(gcFixture('again'));
+    assert.equal(r.code, 0, r.stderr);
+    assertIncludes(r.stderr, '2 unreachable', 'collections were forced');
+    assert.equal(r.stdout, 'gc global: undefined\n', 'the program sees no gc() after corral forced collections');
+  });
+
+  test('tasks waiting on what is still referenced (a resolver, a channel in module variables) are still pending, not unreachable', async () => {
+    const r = await cli(gcFixture('held', '--fail-on-leak'));
+    assert.equal(r.code, 3, r.stderr);
+    assertIncludes(
+      r.stderr,
+      'corral run: the program exited with code 0 when its event loop drained, leaving 2 corral tasks that can never finish (2 still pending with nothing left to settle them)\n',
+      'the headline',
+    );
+    assertIncludes(r.stderr, '1 task "held-resolver" [running,', 'the task whose resolver is kept');
+    assertIncludes(r.stderr, `    at holdResolver (${siteIn(GC_FIXTURE, GC_FIXTURE_URL, "name: 'held-resolver'")}`, 'its spawn site');
+    assertIncludes(r.stderr, '1 task "held-channel" [waiting: chan receive,', 'the receive on a channel the module holds');
+    assertIncludes(r.stderr, `    at holdChannel (${siteIn(GC_FIXTURE, GC_FIXTURE_URL, "name: 'held-channel'")}`, 'its spawn site');
+    assert.ok(!r.stderr.includes('leaked (unreachable)'), `nothing reachable is called unreachable:\n${r.stderr}`);
+  });
+
+  test("a task the program's own beforeExit listener starts is collected too, and the report comes once", async () => {
+    const r = await cli(gcFixture('again', '--fail-on-leak'));
+    assert.equal(r.code, 3, r.stderr);
+    assertIncludes(
+      r.stderr,
+      'leaving 2 corral tasks that can never finish (2 unreachable: collected while pending, their finally never ran)\n',
+      'the headline',
+    );
+    assertIncludes(r.stderr, '1 task "lost-first" [leaked (unreachable), was running,', 'the task lost by the program');
+    assertIncludes(r.stderr, '1 task "lost-in-before-exit" [leaked (unreachable), was running,', 'the task lost in its beforeExit');
+    assert.equal(reportCount(r.stderr), 1, `one report:\n${r.stderr}`);
+  });
+
+  test('process.exit() right after losing a task: reported at exit as it stands, with no collection and no claim it can never finish', async () => {
+    const r = await cli(gcFixture('exit', '--fail-on-leak'));
+    assert.equal(r.code, 3, r.stderr);
+    assertIncludes(r.stderr, 'corral run: the program exited with code 0, leaving 1 corral task\n', 'the headline, without "when its event loop drained"');
+    assertIncludes(r.stderr, '1 task "lost-then-exit" [running,', 'the task, in the state it was in');
+    assertIncludes(r.stderr, `    at lose (${siteIn(GC_FIXTURE, GC_FIXTURE_URL, "go(() => new Promise(() => {}), { name })")}`, 'its spawn site');
+    assert.ok(!r.stderr.includes('can never finish'), r.stderr);
+    assert.equal(reportCount(r.stderr), 1, `one report:\n${r.stderr}`);
   });
 
   test('CORRAL_DETECT_UNREACHABLE=0 in the environment wins: the same tasks are only pending', async () => {
@@ -119,9 +183,19 @@ describe('corral run', () => {
   });
 
   test('a clean program: nothing left, exit 0 with --fail-on-leak', async () => {
-    const r = await cli(fixture('clean', '--fail-on-leak'));
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, 'corral run: the program exited with code 0; nothing was left running\n');
+    const dir = mkdtempSync(join(tmpdir(), 'corral-cli-'));
+    try {
+      const file = join(dir, 'report.json');
+      const r = await cli(fixture('clean', '--fail-on-leak', '--json', file));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, 'corral run: the program exited with code 0; nothing was left running\n');
+      const report = JSON.parse(readFileSync(file, 'utf8'));
+      assert.equal(report.leaked, false);
+      assert.deepEqual(report.tasks, { count: 0, groups: 0, unreachable: 0, dump: '' });
+      assert.equal(report.drained, true, 'its loop drained');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the program's exit code passes through, --fail-on-leak or not", async () => {

@@ -35,7 +35,15 @@ async function install(file: string): Promise<void> {
   let finished = false;
   let drained = false;
   let collecting = false;
-  /** Live tasks after the last collection: another is worth its GCs only when that moved. */
+  /** A forced collection failed: say so once and do not try again (it would fail the same way). */
+  let gcFailed = false;
+  /**
+   * Live tasks when the last collection began. Another is worth its GCs only when that moved: a
+   * task spawned while one ran (by the program's own beforeExit listener, called right after ours)
+   * may have been registered after its last GC, so the count after it would hide that task.
+   * Marking leaks never moves it (leaked tasks stay listed), so once the program stops starting
+   * work, the next beforeExit finds the count unchanged and the loop is left to end.
+   */
   let collectedAt = -1;
   const report = (reason: ReportReason, detail: { exitCode?: number; signal?: string; drained?: boolean }): void => {
     const r = collectReport(corral, corralUrl, tracker, reason, detail);
@@ -67,18 +75,18 @@ async function install(file: string): Promise<void> {
   process.on('beforeExit', () => {
     drained = true;
     const collect = corral?.collectUnreachable;
-    if (collecting || corral === undefined || typeof collect !== 'function') return;
+    if (collecting || gcFailed || corral === undefined || typeof collect !== 'function') return;
     const live = corral.liveCounts().tasks;
     if (live === 0 || live === collectedAt) return;
     collecting = true;
+    collectedAt = live;
     collect.call(corral).then(
       () => {
         collecting = false;
-        collectedAt = corral?.liveCounts().tasks ?? -1;
       },
       (err: unknown) => {
         collecting = false;
-        collectedAt = live;
+        gcFailed = true;
         writeAll(2, `corral run: could not force a garbage collection (${(err as Error)?.message}); unreachable tasks may show as pending\n`);
       },
     );

@@ -116,7 +116,7 @@ function taskWords(r: RunReport): string {
   const u = Math.min(r.tasks.unreachable ?? 0, n);
   if (r.reason === 'exit' && r.drained === true) {
     const parts: string[] = [];
-    if (u > 0) parts.push(`${u} unreachable: collected while pending, their finally never ran`);
+    if (u > 0) parts.push(`${u} unreachable: collected while pending, ${u === 1 ? 'its' : 'their'} finally never ran`);
     if (n - u > 0) parts.push(`${n - u} still pending with nothing left to settle ${n - u === 1 ? 'it' : 'them'}`);
     return `${plural(n, 'corral task')} that can never finish (${parts.join('; ')})`;
   }
