@@ -465,6 +465,29 @@ describe('run', () => {
   });
 });
 
+describe('the stop report', () => {
+  test('a unit whose run and stop both take time reports its ms to 0.1 ms, never a float artefact like 1.2999999999999998', async () => {
+    const { app, svc } = setup();
+    const names = Array.from({ length: 24 }, (_, i) => `u${i}`);
+    // Each unit's time is the run's wind-down plus its stop: two rounded readings added up.
+    app.add(
+      ...names.map((n) =>
+        svc(n, {
+          run: async (ctx) => {
+            await ctx.done;
+            await sleep(background(), 1);
+          },
+          stop: () => sleep(background(), 1),
+        }),
+      ),
+    );
+    await app.start();
+    const r = await app.stop();
+    const bad = r.services.filter((s) => !/^\d+(\.\d)?$/.test(String(s.ms)));
+    assert.deepEqual(bad.map((s) => `${s.name}: ${s.ms}`), []);
+  });
+});
+
 describe('health', () => {
   test('states go starting, ready, stopping, stopped; markUnhealthy/markHealthy drive healthy', async () => {
     const { app, svc } = setup();

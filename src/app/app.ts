@@ -628,7 +628,7 @@ export class App {
       r.error ??= new ServiceTimeoutError(r.unit.name, 'run', limit);
       this._o.logger?.error(`run of "${r.unit.name}" ignored the cancellation for ${limit} ms`);
     }
-    r.ms += since(s);
+    r.ms = addMs(r.ms, since(s));
   }
 
   private async _stopUnit(r: Runtime, left: () => number): Promise<void> {
@@ -652,7 +652,7 @@ export class App {
     this._doing = `stop-services: waiting for "${r.unit.name}"`;
     const out = await settle(() => svc.stop!.call(svc, ctx), ctx);
     cancel();
-    r.ms += since(s);
+    r.ms = addMs(r.ms, since(s));
     const what = r.unit.kind === 'resource' ? 'close' : 'stop';
     if (out.kind === 'error') {
       r.error ??= out.err;
@@ -702,4 +702,9 @@ function dropReason(list: string[], reason: unknown, fn: string): void {
   }
   const i = list.indexOf(reason);
   if (i !== -1) list.splice(i, 1);
+}
+
+/** Adds two times of 0.1 ms resolution without a float artefact (1.2 + 0.1 is 1.2999999999999998). */
+function addMs(a: number, b: number): number {
+  return Math.round((a + b) * 10) / 10;
 }
