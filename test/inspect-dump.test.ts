@@ -254,7 +254,8 @@ describe('dump: json', () => {
     const mine = doc.tasks.filter((t) => !before.has(t.id));
     assert.equal(mine.length, 4);
     const v = mine[0];
-    assert.deepEqual(Object.keys(v ?? {}), ['id', 'name', 'labels', 'state', 'waitingOn', 'since', 'startedAt', 'ageMs', 'parentId', 'spawnSite']);
+    assert.deepEqual(Object.keys(v ?? {}), ['id', 'name', 'labels', 'state', 'waitingOn', 'lastState', 'since', 'startedAt', 'ageMs', 'parentId', 'spawnSite']);
+    assert.equal(v?.lastState, null, 'null for a task that is not leaked');
     assert.equal(v?.name, 'validate');
     assert.deepEqual(v?.labels, { study: 'PHQ-9' });
     assert.equal(v?.state, 'waiting: chan receive');
@@ -268,7 +269,7 @@ describe('dump: json', () => {
     assert.equal(g?.tasks, 4);
     assert.equal(g?.parentId, null);
     const site = doc.sites.find((x) => x.name === 'validate');
-    assert.deepEqual(Object.keys(site ?? {}), ['name', 'state', 'waitingOn', 'spawnSite', 'count', 'oldestMs', 'taskIds']);
+    assert.deepEqual(Object.keys(site ?? {}), ['name', 'state', 'waitingOn', 'lastState', 'spawnSite', 'count', 'oldestMs', 'taskIds']);
     assert.equal(site?.count, 3);
     assert.deepEqual(site?.taskIds, mine.slice(0, 3).map((t) => t.id));
     await s.end();

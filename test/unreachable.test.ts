@@ -71,6 +71,9 @@ describe('tasks that can never finish are found', () => {
     assert.match(dumpTasks(), new RegExp(`1 task "lonely-receiver" \\[${escape(was)}, oldest \\d+ms\\]`));
     assert.match(dump({ format: 'grouped' }), new RegExp(`1 task "lonely-receiver" \\[${escape(was)}, oldest`));
     assert.match(dump({ format: 'full' }), new RegExp(`task ${task.id} "lonely-receiver" \\[${escape(was)}, `));
+    const doc = JSON.parse(dump({ format: 'json' })) as { tasks: { id: number; lastState: string | null }[]; sites: { name: string; lastState: string | null }[] };
+    assert.equal(doc.tasks.find((t) => t.id === task?.id)?.lastState, 'waiting: chan receive on "validation-results"');
+    assert.equal(doc.sites.find((s) => s.name === 'lonely-receiver')?.lastState, 'waiting: chan receive on "validation-results"');
     const site = groupTasks().find((s) => s.name === 'lonely-receiver');
     assert.deepEqual({ state: site?.state, lastState: site?.lastState }, { state: LEAKED, lastState: 'waiting: chan receive on "validation-results"' });
   });

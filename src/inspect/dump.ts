@@ -79,6 +79,8 @@ export interface DumpJsonTask {
   labels: Record<string, string>;
   state: string;
   waitingOn: string | null;
+  /** For a task found unreachable: the state it was in then, with what it waited on; else null. */
+  lastState: string | null;
   /** Epoch ms when it entered `state`. */
   since: number;
   /** Epoch ms when it was spawned. */
@@ -111,6 +113,7 @@ export interface DumpJsonSite {
   name: string;
   state: string;
   waitingOn: string | null;
+  lastState: string | null;
   spawnSite: string | null;
   count: number;
   oldestMs: number;
@@ -547,6 +550,7 @@ function json(o: Resolved): string {
       labels: redactLabels(e._labels, o.redact),
       state: e._state,
       waitingOn: on === '' ? null : on,
+      lastState: wasDoing(e) || null,
       since: epochOf(e._since),
       startedAt: epochOf(e._startedAt),
       ageMs: Math.max(0, at - e._since),
@@ -580,6 +584,7 @@ function json(o: Resolved): string {
       name: b.name,
       state: b.state,
       waitingOn: b.on === '' ? null : b.on,
+      lastState: b.was === '' ? null : b.was,
       spawnSite: b.site ?? null,
       count: b.count,
       oldestMs: Math.max(0, at - b.oldest),
