@@ -6,7 +6,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, readDb, startDemo, taskNames, tempDir, until, type DemoProcess } from '../demo/testing/harness.js';
+import Database from 'better-sqlite3';
+import { startTerminologySim, type TerminologySim } from '../demo/src/terminology-sim.js';
+import { Client, delay, readDb, startDemo, statusCounts, taskNames, tempDir, until, type DemoProcess } from '../demo/testing/harness.js';
 
 // Every assert.ok carries a message: without one, Node 20 re-reads the source to quote the
 // expression, and under tsx's source maps that read can spin forever instead of failing.
@@ -18,10 +20,14 @@ describe('the ePRO demo API', () => {
   const db = join(dir.path, 'epro.sqlite');
   let demo: DemoProcess;
   let client: Client;
+  // The terminology service in this process, switched between answering, failing and hanging.
+  let sim: TerminologySim;
 
   before(async () => {
+    sim = await startTerminologySim({ latencyMs: 5 });
     demo = await startDemo(
-      ['--db', db, '--debug-port', '0', '--terminology-error-rate', '0', '--terminology-hang-rate', '0', '--terminology-latency', '5ms', '--report-step', '30s', '--max-body', '4096'],
+      ['--db', db, '--debug-port', '0', '--terminology-url', sim.url, '--call-timeout', '2s', '--max-attempts', '3', '--retry-base', '20ms',
+        '--report-step', '30s', '--max-body', '4096'],
       { verbose: true },
     );
     client = new Client(demo.port, 2);
@@ -31,6 +37,7 @@ describe('the ePRO demo API', () => {
     client?.close();
     demo?.kill('SIGTERM');
     const exit = await demo?.exited;
+    await sim?.close();
     dir.dispose();
     assert.equal(exit?.code, 0, `the demo exits 0 after SIGTERM\n${demo?.stderr}`);
   });
@@ -54,6 +61,32 @@ describe('the ePRO demo API', () => {
     assert.equal(status.severity, 'mild');
     assert.deepEqual(status.flags, ['phq-9 item 9 positive: clinician review', '1 symptom term(s) not recognised by the terminology service']);
     assert.ok(!JSON.stringify(status).includes('P-0001'), 'the status carries no patient identifier');
+  });
+
+  test('the 202 waits for the commit: while another connection holds the write lock, no answer comes', async () => {
+    // Another writer holds the database for 500 ms (less than the demo's 5 s busy timeout). A 202
+    // sent before the commit would arrive during that time; one sent after it cannot.
+    const lock = new Database(db);
+    let answeredAt = 0;
+    let answer: ReturnType<Client['request']>;
+    try {
+      lock.exec('BEGIN IMMEDIATE');
+      answer = client.request('POST', '/submissions', PHQ9, { 'idempotency-key': 'api-lock' }).then((o) => {
+        answeredAt = performance.now();
+        return o;
+      });
+      await delay(500);
+      assert.equal(answeredAt, 0, 'no answer while the row could not be committed');
+      assert.ok(!readDb(db).submissions.some((r) => r.key === 'api-lock'), 'nothing committed yet');
+    } finally {
+      lock.exec('COMMIT');
+      lock.close();
+    }
+    const releasedAt = performance.now();
+    const r = await answer;
+    assert.ok(r.kind === 'answer' && r.status === 202, `answered 202 once the lock went (${JSON.stringify(r)})`);
+    assert.ok(answeredAt >= releasedAt, 'the answer came after the lock was released');
+    assert.ok(readDb(db).submissions.some((row) => r.kind === 'answer' && row.id === r.body.id && row.key === 'api-lock'), 'and its row is there');
   });
 
   test('a retry with the same Idempotency-Key answers the same id and stores nothing new', async () => {
@@ -131,17 +164,54 @@ describe('the ePRO demo API', () => {
     );
   });
 
+  test('GET /submissions/:id tells pending, processed and failed apart, with the attempts made', async () => {
+    await until(() => statusCounts(db).pending === 0, 'the earlier submissions to be processed');
+    const get = async (id: number): Promise<any> => {
+      const s = await client.request('GET', `/submissions/${id}`);
+      assert.ok(s.kind === 'answer' && s.status === 200, `status answered (${JSON.stringify(s)})`);
+      return s.kind === 'answer' ? s.body : undefined;
+    };
+    // Its call hangs (and times out after 2 s): pending, nothing scored yet.
+    sim.set({ hangRate: 1 });
+    const r = await client.request('POST', '/submissions', { ...PHQ9, patientId: 'P-0002' }, { 'idempotency-key': 'api-status' });
+    assert.ok(r.kind === 'answer' && r.status === 202, 'a 202');
+    if (r.kind !== 'answer') return;
+    try {
+      await until(() => sim.stats().hanging === 1, 'its terminology call to hang', 5_000, 10);
+      const pending = await get(r.body.id);
+      assert.deepEqual(
+        [pending.status, pending.score, pending.severity, pending.processedAt],
+        ['pending', null, null, null],
+        `pending while its call hangs (${JSON.stringify(pending)})`,
+      );
+      // Then the service fails every call: the timed-out call and two 503s are its 3 attempts.
+      sim.set({ hangRate: 0, errorRate: 1 });
+      let failed: any;
+      await until(async () => (failed = await get(r.body.id)).status !== 'pending', 'the submission to leave pending', 15_000, 50);
+      assert.deepEqual(
+        [failed.status, failed.attempts, failed.score, failed.severity, typeof failed.processedAt],
+        ['failed', 3, null, null, 'string'],
+        `failed after --max-attempts 3 (${JSON.stringify(failed)})`,
+      );
+      assert.ok(!JSON.stringify(failed).includes('P-0002'), 'the status carries no patient identifier');
+    } finally {
+      sim.set({ hangRate: 0, errorRate: 0 });
+    }
+  });
+
   test('liveness and readiness answer 200 while the service runs', async () => {
     const live = await client.request('GET', '/healthz');
     const ready = await client.request('GET', '/readyz');
     assert.ok(live.kind === 'answer' && live.status === 200, 'healthz 200');
     assert.ok(ready.kind === 'answer' && ready.status === 200 && ready.body.state === 'ready', 'readyz 200');
+    if (ready.kind === 'answer') assert.deepEqual([ready.body.reasons, ready.body.notReady], [[], []], 'no reason stands');
   });
 
   test("a client disconnecting from a report stops the report's work: its tasks are gone at once", async () => {
     const debugUrl = demo.debugUrl as string;
     const sections = async (): Promise<number> => (await taskNames(debugUrl)).filter((n) => n === 'report section').length;
     assert.equal(await sections(), 0);
+    const before = (await taskNames(debugUrl)).sort();
     // Each report step lasts 30 s here: the tasks can only be gone early if the disconnect cancelled them.
     const sock = net.connect(demo.port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
@@ -151,12 +221,42 @@ describe('the ePRO demo API', () => {
     sock.destroy();
     // The demo measures from the request context's cancellation to the last section settled.
     const m = await demo.waitFor(/report phq-9 stopped ([\d.]+) ms after its client disconnected/, 5_000);
-    assert.equal(await sections(), 0, 'the task count dropped back');
-    assert.ok(Number(m[1]) < 30_000, `the sections stopped ${m[1]} ms after the disconnect, before a step could end`);
+    assert.equal(await sections(), 0, 'the report sections are gone');
+    assert.deepEqual((await taskNames(debugUrl)).sort(), before, 'the task count dropped back to what it was before the report');
+    // A tick, measured in the demo: ~0.3 ms. The bound leaves room for a loaded machine and is
+    // still 30 times shorter than the step that had just begun.
+    assert.ok(Number(m[1]) < 1_000, `the sections stopped ${m[1]} ms after the disconnect, long before a step could end`);
   });
 });
 
 describe('the ePRO demo process', () => {
+  test('embedded defaults: the simulators start inside, its flags reach them, and the debug endpoint serves metrics on 127.0.0.1', async () => {
+    const dir = tempDir('embedded');
+    const db = join(dir.path, 'e.sqlite');
+    // Only the simulated terminology's flags: every call fails (or, 1% of them, hangs until the 2 s
+    // call timeout), so with one attempt allowed the submission is failed either way.
+    const d = await startDemo(['--db', db, '--debug-port', '0', '--terminology-latency', '5ms', '--terminology-error-rate', '1', '--max-attempts', '1'], { verbose: true });
+    const c = new Client(d.port, 1);
+    try {
+      assert.match(d.stdout, /terminology service: http:\/\/127\.0\.0\.1:\d+ \(simulated: ~5 ms, 100% errors, 1% never answer\)/);
+      assert.match(d.stdout, /hospital system \(HIS\): http:\/\/127\.0\.0\.1:\d+ \(simulated\), synced every 3600 s/);
+      assert.ok(d.debugUrl?.startsWith('http://127.0.0.1:'), `the debug endpoint is on loopback (${d.debugUrl})`);
+      const r = await c.request('POST', '/submissions', PHQ9);
+      assert.ok(r.kind === 'answer' && r.status === 202, `a 202 (${JSON.stringify(r)})`);
+      await until(() => statusCounts(db).failed === 1, 'the submission to fail on the simulated 503', 10_000);
+      const metrics = await (await fetch(`${d.debugUrl}/metrics`)).text();
+      for (const m of ['epro_submissions{status="failed"} 1', 'corral_tasks_live{', 'process_resident_memory_bytes', 'epro_http_connections']) {
+        assert.ok(metrics.includes(m), `/metrics has ${m}`);
+      }
+    } finally {
+      c.close();
+      d.kill('SIGTERM');
+      const exit = await d.exited;
+      dir.dispose();
+      assert.equal(exit.code, 0, d.stderr);
+    }
+  });
+
   test('--help lists the options with their defaults and exits 0', async () => {
     const d = await startDemo(['--help'], { expectListen: false });
     const exit = await d.exited;

@@ -9,6 +9,7 @@ describe('the ePRO demo configuration', () => {
     assert.equal(c.port, 3000);
     assert.match(c.db, /(^|[/\\])data[/\\][^/\\]+\.sqlite$/);
     assert.equal(c.leaky, false);
+    assert.equal(c.watchdogMaxTasks, 100_000, "the watchdog's live-task cap is corral's default");
   });
 
   test('PORT and EPRO_DB from the environment are used, and a flag wins over its variable', () => {
@@ -25,5 +26,6 @@ describe('the ePRO demo configuration', () => {
     assert.throws(() => loadConfig([], { PORT: 'http' }), (e: unknown) => e instanceof ConfigError && /^PORT must be an integer from 0 to 65535 \(got "http"\)/.test(e.message));
     assert.throws(() => loadConfig(['--port', '70000'], { PORT: '80' }), (e: unknown) => e instanceof ConfigError && /^--port must be an integer/.test(e.message));
     assert.throws(() => loadConfig(['--no-such-flag'], {}), (e: unknown) => e instanceof ConfigError && /--help/.test(e.message));
+    assert.throws(() => loadConfig(['--watchdog-max-tasks', '0'], {}), (e: unknown) => e instanceof ConfigError && /^--watchdog-max-tasks must be an integer from 1 /.test(e.message));
   });
 });

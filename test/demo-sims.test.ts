@@ -65,6 +65,11 @@ describe('the simulated terminology service', () => {
       assert.equal(((await fetch(`${sim.url}/admin/stats`).then((r) => r.json())) as { errorRate: number }).errorRate, 0.25);
       assert.throws(() => sim.set({ latencyMs: -1 }), { name: 'RangeError', message: /latencyMs/ });
       assert.equal((await fetch(`${sim.url}/nope`)).status, 404);
+      const malformed = await fetch(`${sim.url}/admin/behaviour`, { method: 'POST', body: '{"latencyMs":' });
+      assert.deepEqual([malformed.status, await malformed.json()], [400, { error: 'malformed JSON' }]);
+      const big = await fetch(`${sim.url}/validate`, { method: 'POST', body: JSON.stringify({ terms: ['x'.repeat(70_000)] }) });
+      assert.deepEqual([big.status, await big.json()], [400, { error: 'body too large' }]);
+      assert.equal(sim.stats().calls, 0, 'refused bodies are not calls');
     } finally {
       await sim.close();
     }

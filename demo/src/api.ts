@@ -6,8 +6,9 @@
  *   store twice; the same key with another content is a 422.
  * - `GET /submissions/:id`: status (pending, processed, failed) and score.
  * - `GET /reports/:formId`: a long report, stopped as soon as the client disconnects.
- * - `GET /healthz`, `GET /readyz`: the App's health (a watchdog can mark it not ready) and
- *   readiness (503 from the first instant of a shutdown).
+ * - `GET /healthz`, `GET /readyz`: the App's liveness and readiness. Readiness is 503 from the
+ *   first instant of a shutdown, and while the watchdog's critical alert stands (its reason in
+ *   `notReady`); nothing here marks the service unhealthy.
  *
  * Nothing a patient sent appears in an error message or a log line.
  * @module
@@ -69,7 +70,8 @@ export function createApi(o: ApiOptions): Handler {
     if (path === '/healthz' || path === '/readyz') {
       const h = o.health();
       const ok = path === '/healthz' ? h.healthy : h.ready;
-      return sendJson(res, ok ? 200 : 503, { state: h.state, healthy: h.healthy, ready: h.ready, reasons: h.reasons });
+      // Both lists, so a probe's body says why: `reasons` (not healthy) and `notReady` (out of rotation).
+      return sendJson(res, ok ? 200 : 503, { state: h.state, healthy: h.healthy, ready: h.ready, reasons: h.reasons, notReady: h.notReady });
     }
     if (path === '/' && method === 'GET') {
       return sendJson(res, 200, {

@@ -25,6 +25,8 @@ export interface Config {
   debugPort: number | null;
   debugToken: string | undefined;
   watchdogIntervalMs: number;
+  /** Live tasks above which the watchdog raises its critical alert (the App turns not ready). */
+  watchdogMaxTasks: number;
   /** An external terminology service; undefined: start the simulated one. */
   terminologyUrl: string | undefined;
   /** An external HIS; undefined: start the simulated one. */
@@ -62,6 +64,7 @@ const OPTIONS: Record<string, Opt> = {
   'debug-port': { env: 'EPRO_DEBUG_PORT', type: 'string', default: '0', help: "debug endpoint port, on 127.0.0.1 (0: a free one, printed at startup; 'off')" },
   'debug-token': { env: 'EPRO_DEBUG_TOKEN', type: 'string', help: 'require this bearer token (16+ characters) on the debug endpoint' },
   'watchdog-interval': { env: 'EPRO_WATCHDOG_INTERVAL', type: 'string', default: '10s', help: 'time between watchdog samples' },
+  'watchdog-max-tasks': { type: 'string', default: '100000', help: 'live tasks above which the watchdog alerts critical; after 3 samples /readyz is 503' },
   'terminology-url': { env: 'EPRO_TERMINOLOGY_URL', type: 'string', help: 'external terminology service (default: start the simulated one)' },
   'his-url': { env: 'EPRO_HIS_URL', type: 'string', help: 'external HIS (default: start the simulated one)' },
   'terminology-latency': { type: 'string', default: '20ms', help: 'simulated terminology: mean latency' },
@@ -171,6 +174,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     debugPort: debug === 'off' ? null : int('debug-port', 0, 65535),
     debugToken: has('debug-token') ? get('debug-token') : undefined,
     watchdogIntervalMs: duration('watchdog-interval', 10),
+    watchdogMaxTasks: int('watchdog-max-tasks', 1, 100_000_000),
     terminologyUrl: url('terminology-url'),
     hisUrl: url('his-url'),
     terminology: {

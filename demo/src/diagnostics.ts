@@ -26,6 +26,8 @@ export interface DiagnosticsOptions {
   token: string | undefined;
   /** Time between watchdog samples, ms. */
   watchdogInterval: number;
+  /** Live tasks above which the watchdog's critical rule fires (it marks the App not ready). */
+  watchdogMaxTasks: number;
   pools: MetricsPool[];
   api: HttpService;
   store: Store;
@@ -70,6 +72,10 @@ export function createDiagnostics(app: App, o: DiagnosticsOptions, log: Log): Di
 
   const watchdog = new Watchdog({
     interval: o.watchdogInterval,
+    // Only 'critical' rules take the instance out of rotation (health.mark 'readiness', the
+    // default; liveness is never touched: a leak is no reason for a restart loop). Of the default
+    // rules, the live-task cap is the one a leak reaches; growth alerts are warnings.
+    rules: { liveTasks: { total: o.watchdogMaxTasks } },
     app,
     onAlert: (a: Alert) => {
       const n = watchdog.status().samples;

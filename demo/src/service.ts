@@ -142,6 +142,7 @@ export async function createEpro(cfg: Config, log: Log): Promise<Epro> {
       port: cfg.debugPort,
       token: cfg.debugToken,
       watchdogInterval: cfg.watchdogIntervalMs,
+      watchdogMaxTasks: cfg.watchdogMaxTasks,
       pools: processing === undefined ? [] : [processing.pool],
       api,
       store,

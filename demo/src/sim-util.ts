@@ -1,11 +1,16 @@
 /**
  * What the simulated external systems share: a seeded random generator, small JSON bodies in and
- * out, and listening. The simulators are plain node:http on purpose (they stand for systems the
- * service does not own).
+ * out (read and written by the API's own helpers in http-util.ts), and listening with the admin
+ * routes. The simulators are plain node:http on purpose (they stand for systems the service does
+ * not own).
  * @module
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { BodyAbortedError, BodyTooLargeError, readBody, refuseBody, sendJson } from './http-util.js';
+
+/** JSON answers: the API's own helper (a no-op once the response can no longer be written). */
+export { sendJson };
 
 /** mulberry32: a small seeded generator in [0, 1), so a simulated run replays from its seed. */
 export function rng(seed: number): () => number {
@@ -21,41 +26,31 @@ export function rng(seed: number): () => number {
 
 const LIMIT = 64 * 1024;
 
-/** Reads a JSON body of at most 64 KiB; calls back with an error message or the value ({} when empty). */
-export function readSmallJson(req: http.IncomingMessage, cb: (err: string | undefined, body: unknown) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let done = false;
-  req.on('data', (c: Buffer) => {
-    size += c.length;
-    if (size > LIMIT && !done) {
-      done = true;
-      cb('body too large', undefined);
-      return;
-    }
-    chunks.push(c);
-  });
-  req.on('end', () => {
-    if (done) return;
-    done = true;
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (text === '') return cb(undefined, {});
-    try {
-      cb(undefined, JSON.parse(text));
-    } catch {
-      cb('malformed JSON', undefined);
-    }
-  });
-  req.on('error', () => {
-    done = true;
-  });
+/**
+ * Reads a JSON body of at most 64 KiB (the API's size-limited reader): the value ({} when empty),
+ * or an error message after which the caller answers 400; undefined when the client left first.
+ */
+export async function readSmallJson(req: http.IncomingMessage): Promise<{ body: unknown } | { error: string } | undefined> {
+  let buf: Buffer;
+  try {
+    buf = await readBody(req, LIMIT);
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) return { error: 'body too large' };
+    if (e instanceof BodyAbortedError) return undefined;
+    throw e;
+  }
+  const text = buf.toString('utf8');
+  if (text === '') return { body: {} };
+  try {
+    return { body: JSON.parse(text) as unknown };
+  } catch {
+    return { error: 'malformed JSON' };
+  }
 }
 
-/** Answers with a JSON body. */
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+/** Answers a simulator's request that could not be read: 400, closing the connection on an unread body. */
+export function badRequest(req: http.IncomingMessage, res: http.ServerResponse, error: string): void {
+  refuseBody(req, res, 400, { error });
 }
 
 /** Listens and resolves once listening, or rejects with the listen error (EADDRINUSE...). */
@@ -113,10 +108,11 @@ export async function serveSim<B extends object, S>(
     const url = new URL(req.url ?? '/', 'http://sim');
     if (req.method === 'GET' && url.pathname === '/admin/stats') return sendJson(res, 200, stats());
     if (req.method === 'POST' && url.pathname === '/admin/behaviour') {
-      readSmallJson(req, (err, body) => {
-        if (err !== undefined) return sendJson(res, 400, { error: err });
+      void readSmallJson(req).then((r) => {
+        if (r === undefined) return;
+        if ('error' in r) return badRequest(req, res, r.error);
         try {
-          set(body as Partial<B>);
+          set(r.body as Partial<B>);
         } catch (e) {
           return sendJson(res, 400, { error: (e as Error).message });
         }

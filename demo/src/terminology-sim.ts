@@ -12,7 +12,7 @@
  * @module
  */
 import type http from 'node:http';
-import { readSmallJson, rng, sendJson, serveSim, type Sim } from './sim-util.js';
+import { badRequest, readSmallJson, rng, sendJson, serveSim, type Sim } from './sim-util.js';
 
 /** How the simulated service behaves; every field can change at run time. */
 export interface TerminologyBehaviour {
@@ -84,8 +84,10 @@ export function startTerminologySim(options: TerminologySimOptions = {}): Promis
       sendJson(res, 404, { error: 'not found' });
       return;
     }
-    readSmallJson(req, (err, body) => {
-      if (err !== undefined) return sendJson(res, 400, { error: err });
+    void readSmallJson(req).then((r) => {
+      if (r === undefined) return; // the client left before its body arrived
+      if ('error' in r) return badRequest(req, res, r.error);
+      const body = r.body;
       counts.calls++;
       const roll = rand();
       if (roll < b.hangRate) {
