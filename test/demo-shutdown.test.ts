@@ -141,6 +141,7 @@ async function scenario(t: TestContext, signal: 'SIGTERM' | 'SIGKILL', seed: num
       assert.equal(exit1.code, 0, `exit code 0 after SIGTERM\n${first.stderr}`);
       const m = /stopped in ([\d.]+) ms \(SIGTERM\): ([^\n]*)/.exec(first.stderr);
       assert.ok(m !== null, `the shutdown reports its duration\n${first.stderr}`);
+      assert.ok(Number(m?.[1]) <= 10_000, `the shutdown (${m?.[1]} ms) kept within its --shutdown-timeout of 10 s`);
       assert.ok(
         reportOutcome?.kind === 'answer' && reportOutcome.status === 200 && reportOutcome.body.formId === 'phq-9',
         `the report in flight at the signal was answered in full (${JSON.stringify(reportOutcome)})`,
