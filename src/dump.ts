@@ -99,7 +99,7 @@ export function dumpTasks(): string {
   const lines = [`corral: ${tasks} task${tasks === 1 ? '' : 's'} in ${groups} group${groups === 1 ? '' : 's'}`];
   for (const g of b.sorted()) {
     lines.push('');
-    lines.push(`${g.count} task${g.count === 1 ? '' : 's'} "${g.name}" [${bucketState(g)}, oldest ${formatAge(at - g.oldest)}]`);
+    lines.push(`${g.count} task${g.count === 1 ? '' : 's'} "${g.name}" [${stateLine(g.state, g.on, g.was)}, oldest ${formatAge(at - g.oldest)}]`);
     if (g.site === undefined) lines.push('    (spawn site not captured; configure({ spawnSites: "always" }))');
     else for (const f of g.site.split('\n')) lines.push(`    ${f}`);
   }
@@ -114,10 +114,13 @@ export function wasDoing(e: Entry): string {
   return d.lastOn === '' ? d.lastState : `${d.lastState} on ${JSON.stringify(d.lastOn)}`;
 }
 
-/** "waiting: chan receive on "x"", "leaked (unreachable), was running". @internal */
-export function bucketState(b: TaskBucket, quote: (s: string) => string = JSON.stringify, line: (s: string) => string = (s) => s): string {
-  let s = line(b.state);
-  if (b.on !== '') s += ` on ${quote(b.on)}`;
-  if (b.was !== '') s += `, was ${line(b.was)}`;
+/**
+ * A state as dumps write it: "waiting: chan receive on "x"", "leaked (unreachable), was running".
+ * `quote` and `line` let corral/inspect escape what a name or a state may hold. @internal
+ */
+export function stateLine(state: string, on: string, was: string, quote: (s: string) => string = JSON.stringify, line: (s: string) => string = (s) => s): string {
+  let s = line(state);
+  if (on !== '') s += ` on ${quote(on)}`;
+  if (was !== '') s += `, was ${line(was)}`;
   return s;
 }

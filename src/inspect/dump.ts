@@ -14,7 +14,7 @@
  *   stack for each of 100,000 tasks. Nested maps keyed by interned strings hash each once.
  * @module
  */
-import { bucketState, TaskBuckets, wasDoing, type TaskBucket } from '../dump.js';
+import { stateLine, TaskBuckets, wasDoing, type TaskBucket } from '../dump.js';
 import { epochOf, entryInfo, FINAL, forEachEntry, formatAge, formatSite, now, waitingOn, type Entry, type EntryInfo } from '../registry.js';
 import { describe } from '../validate.js';
 import { hasLabels, redactLabels, redactorFor, type Redactor } from './redact.js';
@@ -315,7 +315,7 @@ function labelsText(labels: Record<string, string>): string {
 }
 
 function stateText(state: string, on: string, was: string): string {
-  return `${oneLine(state)}${on === '' ? '' : ` on ${quote(on)}`}${was === '' ? '' : `, was ${oneLine(was)}`}`;
+  return stateLine(state, on, was, quote, oneLine);
 }
 
 function plural(n: number, word: string): string {
@@ -392,7 +392,7 @@ function grouped(o: Resolved): string {
   let shown = 0;
   for (let i = 0; i < n; i++) {
     const b = buckets[i] as TaskBucket;
-    let block = `\n${plural(b.count, 'task')} ${quote(b.name)} [${bucketState(b, quote, oneLine)}, oldest ${formatAge(pass.at - b.oldest)}]\n`;
+    let block = `\n${plural(b.count, 'task')} ${quote(b.name)} [${stateText(b.state, b.on, b.was)}, oldest ${formatAge(pass.at - b.oldest)}]\n`;
     if (b.site === undefined) block += '    (spawn site not captured; configure({ spawnSites: "always" }))\n';
     else block += siteBlock(b.site, undefined);
     if (!text.add(block)) break;
